@@ -1,0 +1,86 @@
+"""dcinfra: infrastructure as code for AI datacenters.
+
+A stack file describes a whole datacenter in Python (:class:`Stack`). dcinfra then works in stages,
+each taking a typed input and returning a typed record::
+
+    stacks/*.py --load--> Stack --validate--> (all problems at once, nothing touched)
+                            |
+                            +--compile--> Plan (pure, deterministic: hosts, racks, addresses, cabling,
+                            |             switch counts, expected bandwidth, Ceph/HDFS placement,
+                            |             NCCL env, firewall rules, verification thresholds)
+                            +--render--> build dir (inventory, host vars, every config file per host)
+                            +--provision / configure / platform / verify (real engines)
+
+Public API for stack authors: the model classes re-exported here, plus :mod:`dcinfra.config` for
+``--config key=value`` values. Everything else is internal.
+"""
+
+from dcinfra import config
+from dcinfra.errors import DcinfraError, Problem, StackInvalid
+from dcinfra.model import (
+    BareMetalHost,
+    BareMetalSite,
+    CephCluster,
+    CephFs,
+    CephPool,
+    Compute,
+    ComputeFabric,
+    Fabric,
+    Hardware,
+    HdfsCluster,
+    Kerberos,
+    Kubernetes,
+    LabSite,
+    Network,
+    NodePool,
+    Placement,
+    Platform,
+    Rack,
+    RoceSettings,
+    Rule,
+    Security,
+    SshPolicy,
+    Stack,
+    Storage,
+    Tenant,
+    VerifySettings,
+    Versions,
+    Zone,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BareMetalHost",
+    "BareMetalSite",
+    "CephCluster",
+    "CephFs",
+    "CephPool",
+    "Compute",
+    "ComputeFabric",
+    "DcinfraError",
+    "Fabric",
+    "Hardware",
+    "HdfsCluster",
+    "Kerberos",
+    "Kubernetes",
+    "LabSite",
+    "Network",
+    "NodePool",
+    "Placement",
+    "Platform",
+    "Problem",
+    "Rack",
+    "RoceSettings",
+    "Rule",
+    "Security",
+    "SshPolicy",
+    "Stack",
+    "StackInvalid",
+    "Storage",
+    "Tenant",
+    "VerifySettings",
+    "Versions",
+    "Zone",
+    "config",
+]

@@ -1,0 +1,64 @@
+"""Version facts: which CUDA needs which driver branch, which NCCL builds exist for which CUDA major,
+which Ceph releases and Kubernetes minors dcinfra can deploy."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# Minimum Linux driver branch per CUDA toolkit minor version.
+# Source: CUDA Toolkit release notes, Table 3 "CUDA Toolkit and Corresponding Driver Versions"
+# https://docs.nvidia.com/cuda/cuda-toolkit-release-notes/index.html
+CUDA_MIN_DRIVER: dict[str, int] = {
+    "11.8": 520,
+    "12.0": 525,
+    "12.1": 530,
+    "12.2": 535,
+    "12.3": 545,
+    "12.4": 550,
+    "12.5": 555,
+    "12.6": 560,
+    "12.8": 570,
+    "12.9": 575,
+    "13.0": 580,
+}
+
+# NCCL releases and the CUDA major versions NVIDIA ships builds for.
+# Source: https://docs.nvidia.com/deeplearning/nccl/release-notes/index.html and the package lists at
+# https://developer.nvidia.com/nccl/nccl-legacy-downloads (e.g. "2.21.5, for CUDA 12.4, 12.2, 11.0").
+NCCL_CUDA_MAJORS: dict[str, tuple[int, ...]] = {
+    "2.18.5": (11, 12),
+    "2.19.3": (11, 12),
+    "2.20.5": (11, 12),
+    "2.21.5": (11, 12),
+    "2.23.4": (12,),
+    "2.25.1": (12,),
+    "2.26.5": (12,),
+    "2.27.7": (12, 13),
+    "2.28.3": (12, 13),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class CephRelease:
+    """One Ceph release dcinfra can deploy."""
+
+    name: str  # code name
+    version: str  # major.minor
+    source: str
+
+
+# Source: https://docs.ceph.com/en/latest/releases/ (Pacific 16.2, Quincy 17.2, Reef 18.2, Squid 19.2).
+# Debian 12 ships Pacific (16.2), which is what lab nodes run.
+CEPH_RELEASES: dict[str, CephRelease] = {
+    r.name: r
+    for r in (
+        CephRelease("pacific", "16.2", "https://docs.ceph.com/en/latest/releases/pacific/"),
+        CephRelease("quincy", "17.2", "https://docs.ceph.com/en/latest/releases/quincy/"),
+        CephRelease("reef", "18.2", "https://docs.ceph.com/en/latest/releases/reef/"),
+        CephRelease("squid", "19.2", "https://docs.ceph.com/en/latest/releases/squid/"),
+    )
+}
+
+# Kubernetes minor versions dcinfra renders platform objects for (upstream-supported or recent).
+# Source: https://kubernetes.io/releases/
+KUBERNETES_SUPPORTED: tuple[str, ...] = ("1.29", "1.30", "1.31", "1.32", "1.33")

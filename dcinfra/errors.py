@@ -1,0 +1,61 @@
+"""The one exception hierarchy of dcinfra, rooted at :class:`DcinfraError`.
+
+Every error a user can see says what is wrong, where (a field path such as ``compute.pools[1].gpu``),
+what is allowed, and how to fix it. Validation collects :class:`Problem` records and raises them all
+at once as a :class:`StackInvalid`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class DcinfraError(Exception):
+    """Base of every error dcinfra raises on purpose. The CLI prints these without a traceback."""
+
+    exit_code: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One thing wrong with a stack, as validation reports it."""
+
+    path: str  # where: a field path in the stack, e.g. "compute.pools[1].gpu"
+    message: str  # what is wrong, naming the offending value with !r
+    hint: str = ""  # what is allowed and how to fix it
+    rule: str = ""  # the id of the rule that found it, e.g. "network.overlap"
+
+    def render(self) -> str:
+        """One human-readable block: path, message and (indented) hint."""
+        text = f"{self.path}: {self.message}"
+        if self.hint:
+            text += f"\n    fix: {self.hint}"
+        return text
+
+    def to_dict(self) -> dict[str, str]:
+        """A JSON-friendly form for ``--json`` output."""
+        return {"rule": self.rule, "path": self.path, "message": self.message, "hint": self.hint}
+
+
+class StackInvalid(DcinfraError):
+    """The stack has one or more problems; all of them are listed."""
+
+    def __init__(self, problems: list[Problem], source: str = "") -> None:
+        self.problems = problems
+        self.source = source
+        n = len(problems)
+        head = f"{source}: " if source else ""
+        body = "\n".join(f"  - {p.render()}" for p in problems)
+        super().__init__(f"{head}{n} problem{'s' if n != 1 else ''} found:\n{body}")
+
+
+class StackLoadError(DcinfraError):
+    """The stack file could not be loaded (missing, a Python error, no ``stack`` defined)."""
+
+
+class ConfigError(DcinfraError):
+    """A ``--config key=value`` is malformed, of the wrong type, or not read by the stack."""
+
+
+class RenderError(DcinfraError):
+    """A template could not be rendered (a missing variable is an error, never an empty string)."""

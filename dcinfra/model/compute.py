@@ -1,0 +1,105 @@
+"""Compute: racks with power budgets and node pools built from catalog hardware profiles."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from dcinfra.model.base import Spec
+
+NAME = r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$"
+
+
+class Rack(Spec):
+    """A rack: a power budget and a cooling type. Nodes are placed into racks explicitly (a pool's
+    ``racks``) or filled automatically in declaration order while the budget allows.
+
+    Example::
+
+        Rack(name="r01", power_budget_kw=44, cooling="air")
+        Rack(name="r02", power_budget_kw=130, cooling="liquid", max_nodes=8)
+    """
+
+    name: str = Field(pattern=NAME)
+    """Rack name, unique in the stack (also the CRUSH and HDFS rack name)."""
+    power_budget_kw: float | None = Field(default=None, gt=0)
+    """Power the rack can deliver and cool, kW. None: unlimited (the lab)."""
+    cooling: Literal["air", "liquid"] = "air"
+    """Cooling type; liquid-cooled node profiles need a liquid rack."""
+    max_nodes: int | None = Field(default=None, ge=1)
+    """Space limit in nodes, if any."""
+
+
+class Hardware(Spec):
+    """A node's hardware: a catalog profile, with any field overridden.
+
+    Example::
+
+        Hardware(profile="dgx-h100")                               # everything from the catalog
+        Hardware(profile="hgx-h100", cpu_cores=128, power_kw=11.0)  # an OEM build
+        Hardware(gpu="l40s", gpu_count=4, compute_nic="bluefield-3", rails=2, cpu_cores=64,
+                 memory_gb=512, power_kw=3.2)                       # no profile: every field given
+    """
+
+    profile: str | None = None
+    """Catalog node profile (``dcinfra catalog`` lists them), e.g. ``dgx-h100``, ``lab-cpu``."""
+    gpu: str | None = None
+    """GPU model from the catalog (``h100-sxm``, ``h200-sxm``, ``b200``, ``a100-sxm``, ``l40s``) or ``none``."""
+    gpu_count: int | None = Field(default=None, ge=0, le=16)
+    """GPUs per node."""
+    compute_nic: str | None = None
+    """NIC model for the compute fabric, one port per rail (e.g. ``connectx-7-ndr``)."""
+    rails: int | None = Field(default=None, ge=0, le=16)
+    """Compute-fabric ports per node, one per rail (8 on HGX/DGX nodes: one per GPU)."""
+    cpu_cores: int | None = Field(default=None, ge=1)
+    """Physical CPU cores per node, all sockets."""
+    memory_gb: int | None = Field(default=None, ge=1)
+    """System memory per node, GB."""
+    power_kw: float | None = Field(default=None, gt=0)
+    """Maximum power draw per node, kW (what rack budgets are checked against)."""
+    cooling: Literal["air", "liquid"] = "air"
+    """Cooling the node needs."""
+
+
+class NodePool(Spec):
+    """A set of identical nodes.
+
+    Hostnames are ``<name>-<nnn>`` (``gpu-001``, ``gpu-002`` ...) unless ``hostname_prefix`` is set.
+
+    Example::
+
+        NodePool(name="gpu", count=32, hardware=Hardware(profile="dgx-h100"))
+        NodePool(name="stor", count=6, hardware=Hardware(profile="cpu-storage"), roles=["storage"],
+                 racks=["r09", "r10"])
+    """
+
+    name: str = Field(pattern=NAME)
+    """Pool name, unique in the stack."""
+    count: int = Field(ge=1, le=100_000)
+    """Number of nodes."""
+    hardware: Hardware
+    """What each node is."""
+    roles: tuple[Literal["compute", "storage", "service"], ...] = ("compute",)
+    """``compute`` nodes join the compute fabric and run the benchmark; ``storage`` nodes host storage
+    daemons; ``service`` nodes run control-plane services."""
+    hostname_prefix: str | None = Field(default=None, pattern=NAME)
+    """Hostname prefix; defaults to the pool name."""
+    racks: tuple[str, ...] = ()
+    """Racks to place this pool in, filled in order; empty: filled automatically."""
+    nodes_per_rack: int | None = Field(default=None, ge=1)
+    """With ``racks``: how many nodes go in each before moving to the next; default: as the budget allows."""
+    tenant: str | None = None
+    """Tenant owning this pool (see ``Security.tenant_isolation``)."""
+
+
+class Compute(Spec):
+    """Every node pool of the stack.
+
+    Example::
+
+        Compute(pools=[NodePool(name="gpu", count=32, hardware=Hardware(profile="dgx-h100"))])
+    """
+
+    pools: tuple[NodePool, ...] = Field(min_length=1)
+    """The node pools, in the order hosts are numbered and placed."""

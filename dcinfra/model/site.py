@@ -1,0 +1,66 @@
+"""Where hosts come from: the lab (namespaced nodes on this machine) or existing bare-metal hosts."""
+
+from __future__ import annotations
+
+from ipaddress import IPv4Address
+from typing import Literal
+
+from pydantic import Field
+
+from dcinfra.model.base import Spec
+
+
+class LabSite(Spec):
+    """The embedded default: dcinfra creates every node on this Linux machine as a set of namespaces
+    (network, mount with an overlayfs root, UTS, PID) with its own sshd.
+
+    Example::
+
+        LabSite()                      # nodes named after their pools, state under .dcinfra/<stack>/lab
+        LabSite(bridge_prefix="dcx")   # host-side bridges dcx-management, dcx-compute, ...
+    """
+
+    kind: Literal["lab"] = "lab"
+    bridge_prefix: str = Field(default="dci", pattern=r"^[a-z][a-z0-9]{0,5}$")
+    """Prefix of the host-side bridge and veth names (Linux limits interface names to 15 bytes)."""
+    osd_size_gb: int = Field(default=4, ge=1, le=64)
+    """Size of each file-backed Ceph OSD on a lab node, in GB (sparse files in the node's state dir)."""
+
+
+class BareMetalHost(Spec):
+    """One existing server: its name and how to reach it.
+
+    Example::
+
+        BareMetalHost(name="gpu-001", management_ip="10.0.0.11", bmc_ip="10.1.0.11")
+    """
+
+    name: str = Field(pattern=r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+    """Hostname; must match a host the stack plans (``<pool>-<nnn>`` unless the pool sets ``hostnames``)."""
+    management_ip: IPv4Address
+    """Address on the management network that dcinfra reaches over SSH."""
+    bmc_ip: IPv4Address | None = None
+    """Out-of-band controller (IPMI/Redfish) address, if any."""
+
+
+class BareMetalSite(Spec):
+    """Existing hosts: dcinfra does not create machines, it checks they are reachable and configures them.
+
+    Example::
+
+        BareMetalSite(ssh_user="ops", hosts=[
+            BareMetalHost(name="gpu-001", management_ip="10.0.0.11"),
+            BareMetalHost(name="gpu-002", management_ip="10.0.0.12"),
+        ])
+    """
+
+    kind: Literal["baremetal"] = "baremetal"
+    hosts: tuple[BareMetalHost, ...] = Field(min_length=1)
+    """Every host the stack places, by name."""
+    ssh_user: str = "root"
+    """The user Ansible connects as (with sudo where it is not root)."""
+    ssh_key_file: str | None = None
+    """Private key file for SSH; None uses the SSH agent. The key itself never enters dcinfra's files."""
+
+
+Site = LabSite | BareMetalSite

@@ -1,0 +1,301 @@
+"""The Plan: the compiled, pure, deterministic description of everything dcinfra will build.
+
+The Plan is the single source of truth: templates and roles read topology, addresses and thresholds
+from it and never recompute them. Every record is a frozen dataclass; :func:`to_jsonable` turns any of
+them into plain JSON types with a stable key order.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Tier = Literal["node_leaf", "leaf_spine", "spine_core"]
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkPlan:
+    """One IP network as planned."""
+
+    name: str  # "management", "storage", or "compute-r<rail>"
+    cidr: str  # e.g. "10.0.0.0/22"
+    prefixlen: int  # e.g. 22
+    mtu: int  # bytes
+    gateway: str | None  # ".1" of the network when reserved
+    interface: str  # host interface name on this network, e.g. "mgmt0", "ib3"
+    hosts: int  # hosts attached
+
+
+@dataclass(frozen=True, slots=True)
+class RailNic:
+    """One compute-fabric port of a host."""
+
+    rail: int  # 0-based rail index
+    interface: str  # IP interface (IPoIB or Ethernet), e.g. "ib0", "rail0"
+    hca: str  # RDMA device, e.g. "mlx5_0" ("" on plain Ethernet)
+    address: str  # IP on this rail's subnet
+    prefixlen: int
+    leaf: str  # the leaf switch this port is cabled to
+    leaf_port: int  # 1-based port on that leaf
+
+
+@dataclass(frozen=True, slots=True)
+class HostPlan:
+    """One host as planned."""
+
+    name: str  # hostname
+    pool: str  # pool it comes from
+    index: int  # 1-based index within the pool
+    roles: tuple[str, ...]  # sorted: pool roles plus planned daemon roles ("ceph-mon", ...)
+    rack: str  # rack name
+    su: int | None  # 1-based scalable unit on the compute fabric; None if not on it
+    addresses: dict[str, str]  # network name -> IP: "management", "storage", "compute" (rail 0)
+    interfaces: dict[str, str]  # network name -> interface name
+    rails: tuple[RailNic, ...]  # compute-fabric ports in rail order
+    gpu: str | None  # catalog GPU key, None for CPU-only
+    gpu_count: int
+    cpu_cores: int
+    memory_gb: int
+    power_kw: float  # max draw, kW
+    tenant: str | None
+    bmc_address: str | None
+    nccl_env: dict[str, str]  # NCCL/gloo environment for the benchmark on this host ({} if not compute)
+    firewall: str  # key into SecurityPlan.rulesets
+    cooling: str  # "air" or "liquid"
+
+
+@dataclass(frozen=True, slots=True)
+class RackPlan:
+    """One rack with what was placed in it."""
+
+    name: str
+    cooling: str
+    budget_kw: float | None  # None: unlimited
+    power_kw: float  # sum of max draw of its hosts, kW
+    hosts: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Cable:
+    """One cable of the compute fabric."""
+
+    tier: Tier
+    a: str  # lower end "host:iface" or "switch:port"
+    b: str  # upper end "switch:port"
+
+
+@dataclass(frozen=True, slots=True)
+class ExpectedBandwidth:
+    """What the declared hardware should deliver, with how each figure was derived."""
+
+    intra_node_busbw_GBps: float | None  # all-reduce busbw between GPUs of one node; None without NVLink GPUs
+    inter_node_busbw_GBps: float | None  # all-reduce busbw across nodes; None without a compute fabric
+    nic_line_rate_GBps: float  # one rail port, GB/s
+    per_gpu_network_GBps: float  # fabric bandwidth available to one GPU (or one node without GPUs)
+    link_GBps: float  # the expected point-to-point (iperf3) figure between two nodes
+    efficiency: dict[str, float]  # factor name -> value used
+    sources: dict[str, str]  # factor name -> where it comes from
+
+
+@dataclass(frozen=True, slots=True)
+class FabricPlan:
+    """The compute fabric as a rail-optimized fat tree."""
+
+    kind: str  # "infiniband", "roce", "ethernet"
+    switch: str  # catalog switch model
+    radix: int  # ports per switch
+    link_gbps: int  # port line rate, Gb/s
+    rails: int
+    nodes: int  # hosts on the fabric
+    nodes_per_su: int
+    scalable_units: int
+    oversubscription: float
+    tiers: int  # 1 (single switch per rail), 2 (leaf-spine) or 3 (leaf-spine-core)
+    switches: dict[str, int]  # "leaf", "spine", "core" -> count
+    cables: dict[str, int]  # "node_leaf", "leaf_spine", "spine_core" -> count
+    mtu: int
+    expected: ExpectedBandwidth
+    cabling: tuple[Cable, ...] = field(repr=False)  # every cable, tier by tier
+
+
+@dataclass(frozen=True, slots=True)
+class OsdPlan:
+    """One Ceph OSD."""
+
+    id: int  # OSD id, stable across runs (assigned in host order)
+    host: str
+    device: str  # block device, or "file:<size>G" for a lab file-backed OSD
+
+
+@dataclass(frozen=True, slots=True)
+class CephPoolPlan:
+    """One RADOS pool as planned."""
+
+    name: str
+    size: int
+    min_size: int
+    pg_num: int  # planned PG count (a power of two)
+    autoscale: bool  # leave pg_num to the autoscaler after creation
+    application: str  # "rbd", "cephfs", "rgw"
+
+
+@dataclass(frozen=True, slots=True)
+class CrushBucket:
+    """A node of the CRUSH tree: root -> rack -> host -> osd."""
+
+    type: str  # "root", "rack", "host", "osd"
+    name: str
+    children: tuple[CrushBucket, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class CephPlan:
+    """A Ceph cluster as planned."""
+
+    name: str
+    release: str  # code name, e.g. "pacific"
+    fsid: str  # deterministic UUID derived from the stack and cluster name
+    mons: tuple[str, ...]  # hostnames
+    mon_addresses: tuple[str, ...]  # public-network IPs of the monitors, same order
+    mgrs: tuple[str, ...]
+    mdss: tuple[str, ...]
+    osds: tuple[OsdPlan, ...]
+    clients: tuple[str, ...]  # hosts with the client key
+    pools: tuple[CephPoolPlan, ...]
+    crush: CrushBucket
+    failure_domain: str
+    public_network: str  # CIDR
+    cluster_network: str  # CIDR (same as public when not separate)
+    public_network_name: str  # "storage", "management"
+    cephfs_name: str | None
+    cephfs_mount: str | None
+    client_mount: str  # "fuse" or "kernel": how clients mount CephFS
+    lab: bool  # file-backed OSDs, relaxed health gate
+
+
+@dataclass(frozen=True, slots=True)
+class HdfsPlan:
+    """An HDFS cluster as planned."""
+
+    name: str
+    namenode: str
+    namenode_address: str
+    datanodes: tuple[str, ...]
+    replication: int
+    name_dirs: tuple[str, ...]
+    data_dirs: tuple[str, ...]
+    rack_awareness: bool
+    rack_map: dict[str, str]  # datanode IP and hostname -> "/<rack>"
+    secure: bool
+    kerberos_realm: str | None
+    kerberos_kdc: str | None
+    keytab_dir: str | None
+    hadoop_version: str
+    core_site: dict[str, str]  # core-site.xml properties
+    hdfs_site: dict[str, str]  # hdfs-site.xml properties
+
+
+@dataclass(frozen=True, slots=True)
+class Flow:
+    """A connection the stack needs, and what the policy does with it."""
+
+    name: str  # e.g. "ceph-mon", "ssh", "bench-rendezvous"
+    src: str  # description of the sources (a role, pool or CIDR)
+    dst: str  # description of the destinations
+    protocol: str  # "tcp", "udp", "icmp", "any"
+    ports: tuple[str, ...]  # "22", "6800-7300"; empty: all
+    network: str  # network name
+    decided_by: str  # "security.rules[2] 'name'", "required-flow", "default allow"
+    allowed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class FirewallRule:
+    """One accept (or drop) rule of a host's input chain."""
+
+    comment: str  # the rule or flow it comes from
+    action: str  # "accept" or "drop"
+    protocol: str  # "tcp", "udp", "icmp", "any"
+    ports: tuple[str, ...]  # destination ports/ranges; empty: all
+    sources: tuple[str, ...]  # source CIDRs (collapsed); empty: any
+    interface: str | None  # input interface, None: any
+
+
+@dataclass(frozen=True, slots=True)
+class SecurityPlan:
+    """The compiled security policy."""
+
+    default: str  # "deny" or "allow"
+    flows: tuple[Flow, ...]  # the flows the stack needs, with verdicts
+    rulesets: dict[str, tuple[FirewallRule, ...]]  # ruleset key -> input-chain rules
+    ssh_sources: tuple[str, ...]  # CIDRs SSH is accepted from
+    ssh_keys_only: bool
+    ssh_permit_root_login: str
+    ssh_max_auth_tries: int
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyPlan:
+    """What the verify stage runs and the thresholds it gates on."""
+
+    backend: str  # "nccl" on GPU nodes, "gloo" on CPU-only nodes
+    hosts: tuple[str, ...]  # compute hosts, rank order
+    master: str  # rendezvous host (first compute host)
+    master_address: str  # its compute-network address
+    rendezvous_port: int
+    max_message_bytes: int
+    warmup_iters: int
+    iters: int
+    training_steps: int
+    timeout_s: int
+    expected_busbw_GBps: float | None  # large-message all-reduce busbw threshold
+    expected_link_GBps: float | None
+    gemm_peak_tflops: float  # per device (GPU bf16 or CPU fp32 estimate)
+    min_busbw_fraction: float
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """Everything dcinfra will build, compiled from a Stack."""
+
+    stack: str
+    site: str  # "lab" or "baremetal"
+    hosts: tuple[HostPlan, ...]
+    racks: tuple[RackPlan, ...]
+    networks: tuple[NetworkPlan, ...]
+    fabric: FabricPlan | None
+    ceph: CephPlan | None
+    hdfs: HdfsPlan | None
+    security: SecurityPlan
+    verify: VerifyPlan | None
+    versions: dict[str, str]
+    lab: dict[str, Any]  # lab-site settings (bridge prefix, OSD size); {} on bare metal
+    ssh_user: str
+
+    def host(self, name: str) -> HostPlan:
+        """The host called ``name``."""
+        for h in self.hosts:
+            if h.name == name:
+                return h
+        raise KeyError(name)
+
+    def with_role(self, role: str) -> tuple[HostPlan, ...]:
+        """Hosts that have ``role``, in plan order."""
+        return tuple(h for h in self.hosts if role in h.roles)
+
+
+def to_jsonable(obj: Any, *, cabling: bool = False) -> Any:
+    """Plain JSON types for any plan record. ``cabling=False`` leaves the (large) cabling list out."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(obj):
+            if f.name == "cabling" and not cabling:
+                continue
+            out[f.name] = to_jsonable(getattr(obj, f.name), cabling=cabling)
+        return out
+    if isinstance(obj, dict):
+        return {str(k): to_jsonable(v, cabling=cabling) for k, v in sorted(obj.items())}
+    if isinstance(obj, tuple | list):
+        return [to_jsonable(v, cabling=cabling) for v in obj]
+    return obj
