@@ -38,7 +38,7 @@ racks = [
 # Existing DGX nodes, reachable on the management network (10.0.0.0/16; .0/24 is the admin subnet).
 width = max(3, len(str(nodes)))  # dcinfra numbers hosts <pool>-<n> zero-padded to at least 3 digits
 hosts = [
-    BareMetalHost(name=f"dgx-{i:0{width}d}", management_ip=f"10.0.{1 + (i - 1) // 250}.{10 + (i - 1) % 250}")
+    BareMetalHost(name=f"dgx-{i:0{width}d}", management_ip=f"10.0.{1 + (i - 1) // 200}.{10 + (i - 1) % 200}")
     for i in range(1, nodes + 1)
 ]
 

@@ -20,6 +20,7 @@ class Gpu:
     bf16_dense_tflops: float  # dense BF16 tensor-core peak, TFLOPS (datasheets quote 2x with sparsity)
     fp32_tflops: float  # non-tensor FP32 peak, TFLOPS
     nvlink_GBps: float  # total NVLink bandwidth per GPU, both directions, GB/s (0: no NVLink)
+    pcie_GBps: float  # host PCIe link, both directions, GB/s (the intra-node path without NVLink)
     memory_gb: int  # HBM/GDDR capacity, GB
     tdp_w: int  # max board power, W
     cuda_capability: str  # compute capability, e.g. "9.0"
@@ -31,24 +32,24 @@ GPUS: dict[str, Gpu] = {
     for g in (
         # https://www.nvidia.com/en-us/data-center/h100/ (H100 SXM: BF16 1,979 TFLOPS with sparsity,
         # FP32 67 TFLOPS, NVLink 900 GB/s, 80 GB, up to 700 W)
-        Gpu("h100-sxm", "NVIDIA H100 SXM5 80GB", 989.5, 67.0, 900.0, 80, 700, "9.0",
+        Gpu("h100-sxm", "NVIDIA H100 SXM5 80GB", 989.5, 67.0, 900.0, 128.0, 80, 700, "9.0",
             "https://www.nvidia.com/en-us/data-center/h100/"),
         # https://www.nvidia.com/en-us/data-center/h200/ (H200 SXM: BF16 1,979 TFLOPS with sparsity,
         # FP32 67 TFLOPS, NVLink 900 GB/s, 141 GB, up to 700 W)
-        Gpu("h200-sxm", "NVIDIA H200 SXM 141GB", 989.5, 67.0, 900.0, 141, 700, "9.0",
+        Gpu("h200-sxm", "NVIDIA H200 SXM 141GB", 989.5, 67.0, 900.0, 128.0, 141, 700, "9.0",
             "https://www.nvidia.com/en-us/data-center/h200/"),
         # https://www.nvidia.com/en-us/data-center/hgx/ (HGX B200, 8 GPUs: FP16/BF16 36 PFLOPS with
         # sparsity -> 2.25 PFLOPS dense per GPU; FP32 600 TFLOPS total -> 75 per GPU; NVLink 1.8 TB/s
         # per GPU; 1.4 TB HBM3e total -> 180 GB per GPU). TDP from the DGX B200 datasheet: 1,000 W.
-        Gpu("b200", "NVIDIA B200 180GB", 2250.0, 75.0, 1800.0, 180, 1000, "10.0",
+        Gpu("b200", "NVIDIA B200 180GB", 2250.0, 75.0, 1800.0, 128.0, 180, 1000, "10.0",
             "https://www.nvidia.com/en-us/data-center/hgx/"),
         # https://www.nvidia.com/en-us/data-center/a100/ (A100 SXM 80GB: BF16 312 TFLOPS dense,
         # FP32 19.5 TFLOPS, NVLink 600 GB/s, 400 W)
-        Gpu("a100-sxm", "NVIDIA A100 SXM4 80GB", 312.0, 19.5, 600.0, 80, 400, "8.0",
+        Gpu("a100-sxm", "NVIDIA A100 SXM4 80GB", 312.0, 19.5, 600.0, 64.0, 80, 400, "8.0",
             "https://www.nvidia.com/en-us/data-center/a100/"),
         # https://www.nvidia.com/en-us/data-center/l40s/ (L40S: BF16 362.05 TFLOPS dense / 733 sparse,
         # FP32 91.6 TFLOPS, 48 GB GDDR6, 350 W, no NVLink: PCIe Gen4 x16)
-        Gpu("l40s", "NVIDIA L40S 48GB", 362.05, 91.6, 0.0, 48, 350, "8.9",
+        Gpu("l40s", "NVIDIA L40S 48GB", 362.05, 91.6, 0.0, 64.0, 48, 350, "8.9",
             "https://www.nvidia.com/en-us/data-center/l40s/"),
     )
 }

@@ -1,0 +1,262 @@
+"""Stack -> Plan: pure, deterministic compilation, and validation that reports every problem at once.
+
+:func:`validate` runs the model-level cross-layer checks (:mod:`dcinfra.plan.checks`) and then the
+planner itself, which reports what only planning can find (addresses that do not fit, racks over
+budget, a switch radix too small, a rule blocking a needed flow). :func:`compile_plan` returns the
+:class:`~dcinfra.plan.types.Plan` or raises :class:`~dcinfra.errors.StackInvalid` with all problems.
+"""
+
+from __future__ import annotations
+
+from dcinfra.catalog import GPUS, NICS, SWITCHES
+from dcinfra.errors import Problem, StackInvalid
+from dcinfra.model.site import BareMetalSite, LabSite
+from dcinfra.model.stack import Stack
+from dcinfra.plan import fabric as fabric_mod
+from dcinfra.plan import security as security_mod
+from dcinfra.plan.checks import check_stack
+from dcinfra.plan.hosts import Draft, assign_addresses, make_hosts, place, rail_subnets
+from dcinfra.plan.nccl import nccl_env
+from dcinfra.plan.storage import plan_ceph, plan_hdfs, resolve
+from dcinfra.plan.types import (
+    FabricPlan,
+    HostPlan,
+    NetworkPlan,
+    Plan,
+    RackPlan,
+    RailNic,
+    VerifyPlan,
+)
+
+__all__ = ["Plan", "compile_plan", "validate"]
+
+# A CPU core's FP32 peak for the GEMM check on CPU-only nodes: 2 FMA units x 8 FP32 lanes (AVX2)
+# x 2 FLOP x ~2.0 GHz = 64 GFLOPS. Source: Intel 64 and IA-32 Optimization Reference Manual, FMA
+# throughput, https://www.intel.com/content/www/us/en/developer/articles/technical/intel-sdm.html
+CPU_FP32_TFLOPS_PER_CORE = 0.064
+
+
+def _interfaces(stack: Stack) -> dict[str, str]:
+    f = stack.fabric
+    out = {"management": f.management.interface or "mgmt0"}
+    if f.storage is not None:
+        out["storage"] = f.storage.interface or "stor0"
+    return out
+
+
+def _rail_iface(stack: Stack, rail: int) -> tuple[str, str]:
+    cf = stack.fabric.compute
+    assert cf is not None
+    prefix = cf.interface_prefix or ("ib" if cf.kind == "infiniband" else "rail")
+    hca = ""
+    if cf.kind != "ethernet":
+        hca = cf.hcas[rail] if rail < len(cf.hcas) else f"mlx5_{rail}"
+    return f"{prefix}{rail}", hca
+
+
+def _build(stack: Stack, problems: list[Problem]) -> Plan | None:
+    drafts = make_hosts(stack, problems)
+    racks = place(stack, drafts, problems)
+    assign_addresses(stack, drafts, problems)
+    ceph = plan_ceph(stack, stack.storage.ceph, drafts, problems) if stack.storage.ceph else None
+    hdfs = plan_hdfs(stack, stack.storage.hdfs, drafts, problems) if stack.storage.hdfs else None
+    k8s = stack.platform.kubernetes if stack.platform else None
+    if k8s is not None and k8s.control_plane is not None:
+        for d in resolve(k8s.control_plane, "platform.kubernetes.control_plane", drafts, problems):
+            d.roles.add("k8s-control-plane")
+    fabric = _plan_fabric(stack, drafts, problems)
+    ifaces = _interfaces(stack)
+    security, assignment = security_mod.build(stack, drafts, ifaces, problems)
+    attach: dict[tuple[str, int], tuple[str, int]] = {}
+    if fabric is not None:
+        attach = fabric[1]
+    hosts = tuple(_host(stack, d, ifaces, attach, assignment[d.name]) for d in drafts)
+    networks = _networks(stack, drafts, ifaces)
+    rack_plans = tuple(
+        RackPlan(r.name, r.cooling, r.power_budget_kw,
+                 round(sum(d.hw.power_kw for d in drafts if d.rack == r.name), 3),
+                 tuple(d.name for d in drafts if d.rack == r.name))
+        for r in racks
+    )
+    if problems:
+        return None
+    return Plan(
+        stack=stack.name,
+        site=stack.site.kind,
+        hosts=hosts,
+        racks=rack_plans,
+        networks=networks,
+        fabric=fabric[0] if fabric else None,
+        ceph=ceph,
+        hdfs=hdfs,
+        security=security,
+        verify=_verify(stack, hosts, fabric[0] if fabric else None),
+        versions={k: str(v) for k, v in stack.versions.model_dump().items()},
+        lab={"bridge_prefix": stack.site.bridge_prefix, "osd_size_gb": stack.site.osd_size_gb}
+        if isinstance(stack.site, LabSite) else {},
+        ssh_user=stack.site.ssh_user if isinstance(stack.site, BareMetalSite) else "root",
+    )
+
+
+def _plan_fabric(
+    stack: Stack, drafts: list[Draft], problems: list[Problem]
+) -> tuple[FabricPlan, dict[tuple[str, int], tuple[str, int]]] | None:
+    cf = stack.fabric.compute
+    if cf is None:
+        return None
+    members = [d for d in drafts if d.on_fabric]
+    switch = SWITCHES.get(cf.switch.lower())
+    if switch is None or not members:
+        return None  # unknown switch: reported by checks; no members: nothing to build
+    radix = cf.radix or switch.radix
+    rails = max(d.hw.rails for d in members)
+    try:
+        tree = fabric_mod.size_fat_tree(len(members), rails, cf.nodes_per_su, radix, cf.oversubscription)
+    except fabric_mod.FabricTooLarge as e:
+        problems.append(Problem("fabric.compute.switch", f"{cf.switch!r} ({radix} ports): {e}",
+                                "use a higher-radix switch (e.g. 'q3400', 144 ports), raise oversubscription, "
+                                "or split the cluster into several fabrics", "fabric.radix"))
+        return None
+    ports = [(d.name, d.su or 1, [_rail_iface(stack, r)[0] for r in range(d.hw.rails)]) for d in members]
+    cables, attach = fabric_mod.cabling(ports, rails, cf.nodes_per_su, radix, cf.oversubscription, tree)
+    first = members[0].hw
+    gpu = GPUS.get(first.gpu) if first.gpu else None
+    nic = NICS.get(first.nic or "")
+    expected = fabric_mod.expected_bandwidth(
+        gpu_count=first.gpu_count,
+        nvlink_GBps=gpu.nvlink_GBps if gpu else 0.0,
+        pcie_GBps=gpu.pcie_GBps if gpu else 0.0,
+        rails=rails,
+        line_rate_gbps=min(nic.line_rate_gbps if nic else switch.port_gbps, switch.port_gbps),
+        kind=cf.kind,
+        oversubscription=cf.oversubscription if tree.tiers > 1 else 1.0,
+    )
+    su_count = max((d.su or 1) for d in members)
+    plan = FabricPlan(
+        kind=cf.kind,
+        switch=switch.name,
+        radix=radix,
+        link_gbps=switch.port_gbps,
+        rails=rails,
+        nodes=len(members),
+        nodes_per_su=cf.nodes_per_su,
+        scalable_units=su_count,
+        oversubscription=cf.oversubscription,
+        tiers=tree.tiers,
+        switches={"leaf": tree.leaves, "spine": tree.spines, "core": tree.cores},
+        cables={"node_leaf": tree.node_leaf, "leaf_spine": tree.leaf_spine, "spine_core": tree.spine_core},
+        mtu=cf.effective_mtu,
+        expected=expected,
+        cabling=tuple(cables),
+    )
+    return plan, attach
+
+
+def _host(stack: Stack, d: Draft, ifaces: dict[str, str], attach: dict[tuple[str, int], tuple[str, int]],
+          firewall: str) -> HostPlan:
+    rails = []
+    prefix = stack.fabric.compute.cidr.prefixlen if stack.fabric.compute else 0
+    if d.rail_addresses and stack.fabric.compute is not None:
+        subnets = rail_subnets(stack.fabric.compute.cidr, len(d.rail_addresses))
+        prefix = subnets[0].prefixlen if subnets else prefix
+    for r, addr in enumerate(d.rail_addresses):
+        iface, hca = _rail_iface(stack, r)
+        leaf, port = attach.get((d.name, r), ("", 0))
+        rails.append(RailNic(r, iface, hca, addr, prefix, leaf, port))
+    host_ifaces = {net: ifaces[net] for net in d.addresses if net in ifaces}
+    if rails:
+        host_ifaces["compute"] = rails[0].interface
+    return HostPlan(
+        name=d.name,
+        pool=d.pool.name,
+        index=d.index,
+        roles=tuple(sorted(d.roles)),
+        rack=d.rack,
+        su=d.su,
+        addresses=dict(sorted(d.addresses.items())),
+        interfaces=dict(sorted(host_ifaces.items())),
+        rails=tuple(rails),
+        gpu=d.hw.gpu,
+        gpu_count=d.hw.gpu_count,
+        cpu_cores=d.hw.cpu_cores,
+        memory_gb=d.hw.memory_gb,
+        power_kw=d.hw.power_kw,
+        tenant=d.pool.tenant,
+        bmc_address=d.bmc,
+        nccl_env=nccl_env(stack, d, tuple(rails), host_ifaces),
+        firewall=firewall,
+        cooling=d.hw.cooling,
+    )
+
+
+def _networks(stack: Stack, drafts: list[Draft], ifaces: dict[str, str]) -> tuple[NetworkPlan, ...]:
+    f = stack.fabric
+    out = []
+    for name, net in (("management", f.management), ("storage", f.storage)):
+        if net is None:
+            continue
+        gw = str(net.cidr.network_address + 1) if net.gateway else None
+        n = sum(1 for d in drafts if name in d.addresses)
+        out.append(NetworkPlan(name, str(net.cidr), net.cidr.prefixlen, net.mtu, gw, ifaces[name], n))
+    if f.compute is not None:
+        members = [d for d in drafts if d.rail_addresses]
+        rails = max((len(d.rail_addresses) for d in members), default=0)
+        for r, sub in enumerate(rail_subnets(f.compute.cidr, rails) if rails else []):
+            out.append(NetworkPlan(f"compute-r{r}", str(sub), sub.prefixlen, f.compute.effective_mtu, None,
+                                   _rail_iface(stack, r)[0], sum(1 for d in members if len(d.rail_addresses) > r)))
+    return tuple(out)
+
+
+def _verify(stack: Stack, hosts: tuple[HostPlan, ...], fabric: FabricPlan | None) -> VerifyPlan | None:
+    compute = [h for h in hosts if "compute" in h.roles]
+    if not compute:
+        return None
+    v = stack.verify
+    gpu_nodes = all(h.gpu for h in compute)
+    first = compute[0]
+    if gpu_nodes and first.gpu:
+        peak = GPUS[first.gpu].bf16_dense_tflops
+    else:
+        peak = round(first.cpu_cores * CPU_FP32_TFLOPS_PER_CORE, 3)
+    expected = fabric.expected if fabric is not None else None
+    busbw = None
+    if expected is not None:
+        busbw = expected.inter_node_busbw_GBps if len(compute) > 1 else expected.intra_node_busbw_GBps
+    return VerifyPlan(
+        backend="nccl" if gpu_nodes else "gloo",
+        hosts=tuple(h.name for h in compute),
+        master=first.name,
+        master_address=first.addresses.get("compute", first.addresses["management"]),
+        rendezvous_port=v.rendezvous_port,
+        max_message_bytes=v.max_message_mb * 1024 * 1024,
+        warmup_iters=v.warmup_iters,
+        iters=v.iters,
+        training_steps=v.training_steps,
+        timeout_s=v.timeout_s,
+        expected_busbw_GBps=busbw,
+        expected_link_GBps=expected.link_GBps if expected else None,
+        gemm_peak_tflops=peak,
+        min_busbw_fraction=v.min_busbw_fraction,
+    )
+
+
+def _check(stack: Stack) -> tuple[list[Problem], Plan | None]:
+    problems = check_stack(stack)
+    planner: list[Problem] = []
+    plan = _build(stack, planner)
+    seen = {(p.path, p.message) for p in problems}
+    problems.extend(p for p in planner if (p.path, p.message) not in seen)
+    return problems, (plan if not problems else None)
+
+
+def validate(stack: Stack) -> list[Problem]:
+    """Every problem with ``stack``, from the model-level checks and from planning. Touches nothing."""
+    return _check(stack)[0]
+
+
+def compile_plan(stack: Stack) -> Plan:
+    """The Plan for ``stack``; raises :class:`StackInvalid` listing every problem."""
+    problems, plan = _check(stack)
+    if problems or plan is None:
+        raise StackInvalid(problems)
+    return plan

@@ -1,0 +1,333 @@
+"""Hosts: hardware resolution, hostnames, rack placement, and addresses on every network."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address, IPv4Network
+
+from dcinfra.catalog import GPUS, NICS, NODE_PROFILES, closest
+from dcinfra.errors import Problem
+from dcinfra.model.compute import NodePool, Rack
+from dcinfra.model.site import BareMetalSite
+from dcinfra.model.stack import Stack
+
+FIRST_HOST_OFFSET = 10  # .1 gateway, .2-.9 kept for services and virtual IPs
+
+
+@dataclass(frozen=True, slots=True)
+class Hw:
+    """A pool's hardware with the profile and overrides merged."""
+
+    gpu: str | None
+    gpu_count: int
+    nic: str | None
+    rails: int
+    cpu_cores: int
+    memory_gb: int
+    power_kw: float
+    cooling: str
+
+
+@dataclass(slots=True)
+class Draft:
+    """A host while the planner builds it."""
+
+    name: str
+    pool: NodePool
+    pool_index: int  # index of the pool in compute.pools
+    index: int  # 1-based within the pool
+    hw: Hw
+    roles: set[str]
+    rack: str = ""
+    su: int | None = None
+    addresses: dict[str, str] = field(default_factory=dict)
+    rail_addresses: list[str] = field(default_factory=list)
+    bmc: str | None = None
+
+    @property
+    def on_fabric(self) -> bool:
+        """Joins the compute fabric."""
+        return "compute" in self.roles and self.hw.rails > 0
+
+
+def unknown(kind: str, path: str, value: str, known: list[str]) -> Problem:
+    """A problem for a name missing from the catalog, suggesting the closest ones."""
+    near = closest(value, known)
+    hint = f"did you mean {' or '.join(repr(n) for n in near)}? " if near else ""
+    return Problem(path, f"unknown {kind} {value!r}", f"{hint}known: {', '.join(known)}", "catalog.unknown")
+
+
+def resolve_hardware(pool: NodePool, path: str, problems: list[Problem]) -> Hw | None:
+    """Merge the catalog profile with the pool's overrides; None when a name is unknown."""
+    h = pool.hardware
+    base = None
+    if h.profile is not None:
+        base = NODE_PROFILES.get(h.profile.lower())
+        if base is None:
+            problems.append(unknown("node profile", f"{path}.profile", h.profile, sorted(NODE_PROFILES)))
+            return None
+    gpu = h.gpu if h.gpu is not None else (base.gpu if base else None)
+    if gpu is not None and gpu.lower() == "none":
+        gpu = None
+    if gpu is not None and gpu.lower() not in GPUS:
+        problems.append(unknown("GPU", f"{path}.gpu", gpu, [*sorted(GPUS), "none"]))
+        return None
+    nic = h.compute_nic if h.compute_nic is not None else (base.compute_nic if base else None)
+    if nic is not None and nic.lower() not in NICS:
+        problems.append(unknown("NIC", f"{path}.compute_nic", nic, sorted(NICS)))
+        return None
+    missing = []
+
+    def pick(name: str, own: object, default: object) -> object:
+        if own is not None:
+            return own
+        if default is None:
+            missing.append(name)
+        return default
+
+    gpu_count = pick("gpu_count", h.gpu_count, base.gpu_count if base else (0 if gpu is None else None))
+    rails = pick("rails", h.rails, base.rails if base else (0 if nic is None else None))
+    cores = pick("cpu_cores", h.cpu_cores, base.cpu_cores if base else None)
+    mem = pick("memory_gb", h.memory_gb, base.memory_gb if base else None)
+    power = pick("power_kw", h.power_kw, base.power_kw if base else None)
+    if missing:
+        problems.append(
+            Problem(path, f"hardware without a profile is missing {', '.join(missing)}",
+                    "set profile= to a catalog node profile (`dcinfra catalog`) or give every field",
+                    "hardware.incomplete")
+        )
+        return None
+    assert isinstance(gpu_count, int) and isinstance(rails, int) and isinstance(cores, int)
+    assert isinstance(mem, int) and isinstance(power, int | float)
+    if gpu is None and gpu_count:
+        problems.append(Problem(f"{path}.gpu_count", f"gpu_count={gpu_count} on a node without a GPU model",
+                                "set gpu= to a catalog GPU or gpu_count=0", "hardware.gpu"))
+    if gpu is not None and gpu_count == 0:
+        problems.append(Problem(f"{path}.gpu", f"GPU model {gpu!r} with gpu_count=0",
+                                "set gpu_count to the GPUs per node or gpu='none'", "hardware.gpu"))
+    if rails and nic is None:
+        problems.append(Problem(f"{path}.compute_nic", f"rails={rails} but no compute NIC model",
+                                "set compute_nic= to a catalog NIC, e.g. 'connectx-7-ndr'", "hardware.nic"))
+    cooling = "liquid" if (h.cooling == "liquid") else "air"
+    return Hw(gpu.lower() if gpu else None, gpu_count, nic.lower() if nic else None, rails, cores, mem,
+              float(power), cooling)
+
+
+def hostname(pool: NodePool, index: int) -> str:
+    """``<prefix>-<nnn>``: zero-padded to at least 3 digits (4 for pools of 1,000 or more)."""
+    width = max(3, len(str(pool.count)))
+    return f"{pool.hostname_prefix or pool.name}-{index:0{width}d}"
+
+
+def make_hosts(stack: Stack, problems: list[Problem]) -> list[Draft]:
+    """One draft per node, in pool order; duplicate hostnames are reported."""
+    drafts: list[Draft] = []
+    seen: dict[str, str] = {}
+    pool_names: dict[str, int] = {}
+    for pi, pool in enumerate(stack.compute.pools):
+        path = f"compute.pools[{pi}]"
+        if pool.name in pool_names:
+            problems.append(Problem(f"{path}.name", f"duplicate pool name {pool.name!r} (also "
+                                    f"compute.pools[{pool_names[pool.name]}])", "give each pool a unique name",
+                                    "names.duplicate"))
+        pool_names.setdefault(pool.name, pi)
+        hw = resolve_hardware(pool, f"{path}.hardware", problems)
+        if hw is None:
+            continue
+        for i in range(1, pool.count + 1):
+            name = hostname(pool, i)
+            if name in seen:
+                if i == 1:
+                    problems.append(Problem(f"{path}.hostname_prefix", f"hostname {name!r} is also planned by "
+                                            f"{seen[name]}", "set a distinct hostname_prefix on one of the pools",
+                                            "hosts.duplicate"))
+                continue
+            seen[name] = path
+            drafts.append(Draft(name, pool, pi, i, hw, set(pool.roles)))
+    return drafts
+
+
+def _rack_fits(rack: Rack, power: dict[str, float], count: dict[str, int], hw: Hw) -> bool:
+    if rack.max_nodes is not None and count[rack.name] >= rack.max_nodes:
+        return False
+    if rack.power_budget_kw is not None and power[rack.name] + hw.power_kw > rack.power_budget_kw + 1e-9:
+        return False
+    return not (hw.cooling == "liquid" and rack.cooling != "liquid")
+
+
+def place(stack: Stack, drafts: list[Draft], problems: list[Problem]) -> list[Rack]:
+    """Put every host in a rack: a pool's ``racks`` in order (``nodes_per_rack`` each, or as the budget
+    allows), else the first rack with budget, space and the right cooling."""
+    racks = list(stack.racks) or [Rack(name="rack-1")]
+    by_name: dict[str, Rack] = {}
+    for i, r in enumerate(racks):
+        if r.name not in by_name:
+            by_name[r.name] = r
+        else:
+            problems.append(Problem(f"racks[{i}].name", f"duplicate rack name {r.name!r}",
+                                    "give each rack a unique name", "names.duplicate"))
+    power = dict.fromkeys(by_name, 0.0)
+    count = dict.fromkeys(by_name, 0)
+    unplaced: dict[int, int] = {}
+    for pi, pool in enumerate(stack.compute.pools):
+        for ri, rname in enumerate(pool.racks):
+            if rname not in by_name:
+                near = closest(rname, sorted(by_name))
+                problems.append(Problem(f"compute.pools[{pi}].racks[{ri}]", f"unknown rack {rname!r}",
+                                        (f"did you mean {near[0]!r}? " if near else "")
+                                        + f"declared racks: {', '.join(sorted(by_name)) or 'none'}",
+                                        "racks.unknown"))
+    for d in drafts:
+        pool = d.pool
+        if pool.racks:
+            chosen = [r for r in pool.racks if r in by_name]
+            if not chosen:
+                d.rack = racks[0].name
+                continue
+            if pool.nodes_per_rack is not None:
+                slot = (d.index - 1) // pool.nodes_per_rack
+                if slot < len(chosen):
+                    d.rack = chosen[slot]
+                else:
+                    unplaced[d.pool_index] = unplaced.get(d.pool_index, 0) + 1
+                    d.rack = chosen[-1]
+            else:
+                target = next((r for r in chosen if _rack_fits(by_name[r], power, count, d.hw)), None)
+                if target is None:
+                    unplaced[d.pool_index] = unplaced.get(d.pool_index, 0) + 1
+                    target = chosen[-1]
+                d.rack = target
+        else:
+            fit = next((r.name for r in racks if _rack_fits(r, power, count, d.hw)), None)
+            if fit is None:
+                unplaced[d.pool_index] = unplaced.get(d.pool_index, 0) + 1
+                fit = racks[-1].name
+            d.rack = fit
+        power[d.rack] += d.hw.power_kw
+        count[d.rack] += 1
+    for pi, n in sorted(unplaced.items()):
+        pool = stack.compute.pools[pi]
+        if pool.racks and pool.nodes_per_rack is not None:
+            cap = len(pool.racks) * pool.nodes_per_rack
+            problems.append(Problem(f"compute.pools[{pi}].racks", f"{pool.count} nodes of pool {pool.name!r} but "
+                                    f"{len(pool.racks)} racks x nodes_per_rack={pool.nodes_per_rack} hold {cap}",
+                                    "add racks to the pool or raise nodes_per_rack", "racks.capacity"))
+        else:
+            problems.append(Problem(f"compute.pools[{pi}]", f"{n} of {pool.count} nodes of pool {pool.name!r} fit in "
+                                    "no rack (power budget, max_nodes or cooling)",
+                                    "add racks, raise power_budget_kw or max_nodes, or use liquid racks for "
+                                    "liquid-cooled nodes", "racks.capacity"))
+    for i, r in enumerate(racks):
+        if r.power_budget_kw is not None and power[r.name] > r.power_budget_kw + 1e-9:
+            hosts = [d for d in drafts if d.rack == r.name]
+            problems.append(Problem(f"racks[{i}].power_budget_kw", f"rack {r.name!r} draws {power[r.name]:.1f} kW "
+                                    f"({len(hosts)} nodes) over its budget of {r.power_budget_kw:g} kW",
+                                    f"raise the budget to at least {math.ceil(power[r.name])} kW or place fewer "
+                                    "nodes in it (nodes_per_rack)", "racks.power"))
+        if r.max_nodes is not None and count[r.name] > r.max_nodes:
+            problems.append(Problem(f"racks[{i}].max_nodes", f"rack {r.name!r} holds {count[r.name]} nodes, more "
+                                    f"than max_nodes={r.max_nodes}", "spread the pool over more racks",
+                                    "racks.space"))
+        liquid = sorted({d.pool.name for d in drafts if d.rack == r.name and d.hw.cooling == "liquid"})
+        if liquid and r.cooling != "liquid":
+            problems.append(Problem(f"racks[{i}].cooling", f"air-cooled rack {r.name!r} holds liquid-cooled nodes "
+                                    f"of pool(s) {', '.join(liquid)}", "set cooling='liquid' on the rack or move "
+                                    "the pool", "racks.cooling"))
+    return racks
+
+
+def network_capacity(net: IPv4Network) -> int:
+    """Host addresses available to the planner in ``net``."""
+    return max(0, net.num_addresses - 2 - (FIRST_HOST_OFFSET - 1))
+
+
+def nth(net: IPv4Network, seq: int) -> str:
+    """The address of the ``seq``-th (0-based) planned host in ``net``."""
+    return str(IPv4Address(int(net.network_address) + FIRST_HOST_OFFSET + seq))
+
+
+def rail_subnets(cidr: IPv4Network, rails: int) -> list[IPv4Network]:
+    """The compute CIDR split evenly, one subnet per rail (a power-of-two split)."""
+    if rails <= 1:
+        return [cidr]
+    bits = math.ceil(math.log2(rails))
+    if cidr.prefixlen + bits > 30:
+        return []
+    return list(cidr.subnets(prefixlen_diff=bits))[:rails]
+
+
+def assign_addresses(stack: Stack, drafts: list[Draft], problems: list[Problem]) -> None:
+    """Addresses on every network each host joins; checks capacity and duplicates."""
+    fab = stack.fabric
+    site_hosts = {h.name: h for h in stack.site.hosts} if isinstance(stack.site, BareMetalSite) else {}
+    mgmt = fab.management.cidr
+    storage_hosts = [d for d in drafts if d.roles & {"storage", "compute"}] if fab.storage else []
+    fabric_hosts = [d for d in drafts if d.on_fabric] if fab.compute else []
+    # management
+    if site_hosts:
+        for d in drafts:
+            sh = site_hosts.get(d.name)
+            if sh is None:
+                continue
+            d.addresses["management"] = str(sh.management_ip)
+            d.bmc = str(sh.bmc_ip) if sh.bmc_ip else None
+        missing = [d.name for d in drafts if d.name not in site_hosts]
+        if missing:
+            shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+            problems.append(Problem("site.hosts", f"{len(missing)} planned host(s) are not in the bare-metal site: "
+                                    f"{shown}", "add a BareMetalHost(name=..., management_ip=...) for each, or "
+                                    "lower the pool count", "site.hosts"))
+        planned = {d.name for d in drafts}
+        for i, h in enumerate(stack.site.hosts if isinstance(stack.site, BareMetalSite) else ()):
+            if h.management_ip not in mgmt:
+                problems.append(Problem(f"site.hosts[{i}].management_ip", f"{str(h.management_ip)!r} of {h.name!r} "
+                                        f"is outside the management network {str(mgmt)!r}",
+                                        "fix the address or fabric.management.cidr", "network.membership"))
+            if h.name not in planned:
+                problems.append(Problem(f"site.hosts[{i}].name", f"site host {h.name!r} matches no planned host",
+                                        "name it after a pool host (<pool>-<nnn>) or remove it", "site.hosts"))
+    else:
+        _check_capacity("fabric.management.cidr", mgmt, len(drafts), "management", problems)
+        for seq, d in enumerate(drafts):
+            d.addresses["management"] = nth(mgmt, seq)
+    if fab.storage is not None:
+        _check_capacity("fabric.storage.cidr", fab.storage.cidr, len(storage_hosts), "storage", problems)
+        for seq, d in enumerate(storage_hosts):
+            d.addresses["storage"] = nth(fab.storage.cidr, seq)
+    if fab.compute is not None and fabric_hosts:
+        rails = max(d.hw.rails for d in fabric_hosts)
+        subnets = rail_subnets(fab.compute.cidr, rails)
+        if not subnets:
+            problems.append(Problem("fabric.compute.cidr", f"{str(fab.compute.cidr)!r} cannot be split into "
+                                    f"{rails} rail subnets", "use a larger compute CIDR", "network.size"))
+        else:
+            _check_capacity("fabric.compute.cidr", subnets[0], len(fabric_hosts), f"each of {rails} rail subnets",
+                            problems)
+            for seq, d in enumerate(fabric_hosts):
+                d.rail_addresses = [nth(subnets[r], seq) for r in range(d.hw.rails)]
+                d.addresses["compute"] = d.rail_addresses[0]
+                d.su = seq // fab.compute.nodes_per_su + 1
+    # duplicates (bare-metal management addresses, gateway collisions)
+    owner: dict[str, str] = {}
+    for d in drafts:
+        for net, ip in d.addresses.items():
+            if ip in owner and owner[ip] != d.name:
+                problems.append(Problem(f"site.hosts ({d.name})", f"address {ip!r} of {d.name!r} on {net} is also "
+                                        f"used by {owner[ip]!r}", "give every host a unique address",
+                                        "address.duplicate"))
+            owner[ip] = d.name
+    if fab.management.gateway:
+        gw = str(IPv4Address(int(mgmt.network_address) + 1))
+        if gw in owner:
+            problems.append(Problem("site.hosts", f"host {owner[gw]!r} uses {gw!r}, the management gateway address",
+                                    "use another address or set fabric.management.gateway=False",
+                                    "address.duplicate"))
+
+
+def _check_capacity(path: str, net: IPv4Network, hosts: int, what: str, problems: list[Problem]) -> None:
+    cap = network_capacity(net)
+    if hosts > cap:
+        need = 32 - math.ceil(math.log2(hosts + FIRST_HOST_OFFSET + 1))
+        problems.append(Problem(path, f"{str(net)!r} ({what}) has room for {cap} hosts but {hosts} join it",
+                                f"use a /{need} or larger (hosts start at .{FIRST_HOST_OFFSET})", "network.size"))

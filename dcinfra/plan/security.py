@@ -1,0 +1,312 @@
+"""Security: the flows the stack needs, their verdicts under the policy, and per-host input rulesets.
+
+Semantics (also what nftables does with the rendered ruleset): for a connection from host A to host B,
+the first matching entry decides, in this order:
+
+1. tenant isolation: A and B belong to different tenants -> drop;
+2. the stack's rules, in order;
+3. the flows the stack needs (when ``allow_required_flows``) -> accept;
+4. the default (drop or accept).
+
+A needed flow that entry 1 or 2 drops, or that only the default would decide under default deny
+(with ``allow_required_flows=False``), is a validation problem naming the rule and the flow.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from ipaddress import IPv4Address, collapse_addresses
+
+from dcinfra.errors import Problem
+from dcinfra.model.security import Rule
+from dcinfra.model.stack import Stack
+from dcinfra.plan.hosts import Draft
+from dcinfra.plan.types import FirewallRule, Flow, SecurityPlan
+
+# Ceph ports: monitors listen on 3300 (msgr2) and 6789 (msgr1); OSD, MGR and MDS daemons bind in
+# 6800-7300. Source: https://docs.ceph.com/en/pacific/rados/configuration/network-config-ref/
+CEPH_MON_PORTS = ("3300", "6789")
+CEPH_DAEMON_PORTS = ("6800-7300",)
+# HDFS 3.x defaults: NameNode RPC 8020 and HTTP 9870; DataNode data 9866, HTTP 9864, IPC 9867.
+# Source: https://hadoop.apache.org/docs/r3.3.6/hadoop-project-dist/hadoop-hdfs/hdfs-default.xml
+HDFS_NAMENODE_PORTS = ("8020", "9870")
+HDFS_DATANODE_PORTS = ("9864", "9866", "9867")
+IPERF3_PORT = "5201"  # iperf3's default server port (the verify stage's link baseline)
+
+
+@dataclass(frozen=True, slots=True)
+class Need:
+    """A flow the stack needs, over host sets."""
+
+    name: str
+    src: frozenset[str]  # source hostnames (empty with src_cidrs: from outside the plan)
+    dst: frozenset[str]
+    protocol: str
+    ports: tuple[str, ...]
+    network: str
+    src_desc: str
+    dst_desc: str
+    src_cidrs: tuple[str, ...] = ()  # sources given as CIDRs (SSH from the management CIDR)
+
+
+def _with(drafts: Sequence[Draft], *roles: str) -> frozenset[str]:
+    return frozenset(d.name for d in drafts if d.roles & set(roles))
+
+
+def needed_flows(stack: Stack, drafts: Sequence[Draft]) -> list[Need]:
+    """Every connection the declared stack depends on."""
+    sec = stack.security
+    mgmt = str(sec.ssh.management_cidr or stack.fabric.management.cidr)
+    everyone = frozenset(d.name for d in drafts)
+    needs = [Need("ssh", frozenset(), everyone, "tcp", ("22",), "management", mgmt, "all hosts", (mgmt,))]
+    ceph = stack.storage.ceph
+    if ceph is not None:
+        users = _with(drafts, "ceph-mon", "ceph-mgr", "ceph-osd", "ceph-mds", "ceph-client")
+        pub = ceph.public_network
+        needs.append(Need("ceph-mon", users, _with(drafts, "ceph-mon"), "tcp", CEPH_MON_PORTS, pub,
+                          "ceph daemons and clients", "ceph-mon"))
+        needs.append(Need("ceph-daemons", users, _with(drafts, "ceph-osd", "ceph-mgr", "ceph-mds"), "tcp",
+                          CEPH_DAEMON_PORTS, pub, "ceph daemons and clients", "ceph-osd/mgr/mds"))
+        if ceph.cluster_network and ceph.cluster_network != pub:
+            osds = _with(drafts, "ceph-osd")
+            needs.append(Need("ceph-replication", osds, osds, "tcp", CEPH_DAEMON_PORTS, ceph.cluster_network,
+                              "ceph-osd", "ceph-osd"))
+    hdfs = stack.storage.hdfs
+    if hdfs is not None:
+        users = _with(drafts, "hdfs-namenode", "hdfs-datanode", "compute")
+        needs.append(Need("hdfs-namenode", users, _with(drafts, "hdfs-namenode"), "tcp", HDFS_NAMENODE_PORTS,
+                          hdfs.network, "hdfs nodes and compute clients", "hdfs-namenode"))
+        needs.append(Need("hdfs-datanode", users, _with(drafts, "hdfs-datanode"), "tcp", HDFS_DATANODE_PORTS,
+                          hdfs.network, "hdfs nodes and compute clients", "hdfs-datanode"))
+    compute = frozenset(d.name for d in drafts if "compute" in d.roles)
+    if len(compute) > 1:
+        net = "compute" if stack.fabric.compute is not None else "management"
+        port = str(stack.verify.rendezvous_port)
+        needs.append(Need("bench-rendezvous", compute, compute, "tcp", (port,), net, "compute", "compute"))
+        needs.append(Need("bench-link", compute, compute, "tcp", (IPERF3_PORT,), net, "compute", "compute"))
+        # NCCL's socket transport and gloo connect on ephemeral ports chosen at run time.
+        needs.append(Need("bench-collectives", compute, compute, "tcp", (), net, "compute", "compute"))
+    k8s = stack.platform.kubernetes if stack.platform else None
+    if k8s is not None:
+        cp = _with(drafts, "k8s-control-plane")
+        if cp:
+            needs.append(Need("kube-apiserver", everyone, cp, "tcp", ("6443",), "management", "all hosts",
+                              "k8s-control-plane"))
+            needs.append(Need("kubelet", cp, everyone, "tcp", ("10250",), "management", "k8s-control-plane",
+                              "all hosts"))
+    return needs
+
+
+def _port_range(p: int | str) -> tuple[int, int]:
+    s = str(p)
+    if "-" in s:
+        a, b = s.split("-", 1)
+        return int(a), int(b)
+    return int(s), int(s)
+
+
+def _covers(rule_ports: Sequence[int | str], flow_ports: Sequence[str]) -> bool:
+    """A rule matches a flow's connection when some of the flow's ports fall in the rule's ports."""
+    if not rule_ports:
+        return True
+    if not flow_ports:
+        return True  # a flow over any port includes the rule's ports
+    rr = [_port_range(p) for p in rule_ports]
+    return any(a <= fb and fa <= b for fa, fb in (_port_range(p) for p in flow_ports) for a, b in rr)
+
+
+class Policy:
+    """The stack's security policy resolved against the planned hosts."""
+
+    def __init__(self, stack: Stack, drafts: Sequence[Draft]) -> None:
+        self.stack = stack
+        self.sec = stack.security
+        self.drafts = {d.name: d for d in drafts}
+        self.zones: dict[str, frozenset[str]] = {}
+        for z in self.sec.zones:
+            self.zones[z.name] = frozenset(
+                d.name for d in drafts if d.pool.name in z.pools or d.roles & set(z.roles)
+            )
+        self.tenant: dict[str, str | None] = {}
+        owner = {p: t.name for t in self.sec.tenants for p in t.pools}
+        for d in drafts:
+            self.tenant[d.name] = d.pool.tenant or owner.get(d.pool.name)
+
+    def members(self, zone: str) -> frozenset[str] | None:
+        """Hosts of a zone; None for ``any``."""
+        return None if zone == "any" else self.zones.get(zone, frozenset())
+
+    def _matches(self, rule: Rule, src: str | None, dst: str, flow: Need) -> bool:
+        if rule.network is not None and rule.network != flow.network:
+            return False
+        if rule.protocol != "any" and rule.protocol != flow.protocol:
+            return False
+        if not _covers(rule.ports, flow.ports):
+            return False
+        s = self.members(rule.src)
+        if s is not None and (src is None or src not in s):
+            return False
+        d = self.members(rule.dst)
+        return d is None or dst in d
+
+    def decide(self, flow: Need, src: str | None, dst: str) -> tuple[bool, str]:
+        """(allowed, what decided) for one connection of ``flow`` from ``src`` (None: an outside CIDR)."""
+        if self.sec.tenant_isolation and src is not None:
+            ts, td = self.tenant.get(src), self.tenant.get(dst)
+            if ts and td and ts != td:
+                return False, f"security.tenant_isolation (tenant {ts!r} -> tenant {td!r})"
+        for i, rule in enumerate(self.sec.rules):
+            if self._matches(rule, src, dst, flow):
+                return rule.action == "allow", f"security.rules[{i}] {rule.name!r}"
+        if self.sec.allow_required_flows:
+            return True, "required flow"
+        return self.sec.default == "allow", f"security.default={self.sec.default!r}"
+
+    def signature(self, host: str) -> tuple[frozenset[str], str | None]:
+        """What the policy can tell a host by: its zones and tenant."""
+        return frozenset(z for z, m in self.zones.items() if host in m), self.tenant.get(host)
+
+
+def evaluate(stack: Stack, drafts: Sequence[Draft], needs: Sequence[Need], problems: list[Problem]) -> list[Flow]:
+    """Verdict per needed flow; a blocked one is a problem naming the rule and the flow."""
+    policy = Policy(stack, drafts)
+    flows = []
+    for need in needs:
+        verdict: tuple[bool, str, str | None, str] | None = None
+        # Hosts with the same zones and tenant get the same verdict: evaluate one per signature pair.
+        srcs: dict[object, str | None] = {}
+        for s in sorted(need.src) or [None]:
+            srcs.setdefault(policy.signature(s) if s else None, s)
+        dsts: dict[object, str] = {}
+        for d in sorted(need.dst):
+            dsts.setdefault(policy.signature(d), d)
+        for s in srcs.values():
+            for d in dsts.values():
+                if s == d and need.name.startswith("bench") and len(need.src) > 1:
+                    continue
+                ok, why = policy.decide(need, s, d)
+                if not ok:
+                    verdict = (False, why, s, d)
+                    break
+            if verdict:
+                break
+        if verdict is None:
+            last = "required flow" if stack.security.allow_required_flows else "rules"
+            flows.append(Flow(need.name, need.src_desc, need.dst_desc, need.protocol, need.ports, need.network,
+                              last, True))
+            continue
+        _, why, s, d = verdict
+        ports = ",".join(need.ports) or "all ports"
+        problems.append(Problem(
+            why.split(" ", 1)[0],
+            f"blocks flow {need.name!r} ({need.protocol}/{ports} from {need.src_desc} to {need.dst_desc} on the "
+            f"{need.network} network), e.g. {s or need.src_cidrs[0]} -> {d}; decided by {why}",
+            "the stack needs this flow: narrow or reorder the rule, allow it explicitly, or set "
+            "allow_required_flows=True",
+            "security.blocks-flow",
+        ))
+        flows.append(Flow(need.name, need.src_desc, need.dst_desc, need.protocol, need.ports, need.network,
+                          why, False))
+    return flows
+
+
+def _cidrs(addresses: Iterable[str]) -> tuple[str, ...]:
+    return tuple(str(n) for n in collapse_addresses(IPv4Address(a) for a in addresses))
+
+
+def compile_rulesets(
+    stack: Stack, drafts: Sequence[Draft], needs: Sequence[Need], interfaces: dict[str, str]
+) -> tuple[dict[str, tuple[FirewallRule, ...]], dict[str, str]]:
+    """Input-chain rules per distinct host kind, and host -> ruleset key."""
+    policy = Policy(stack, drafts)
+    sec = stack.security
+    cache: dict[tuple[frozenset[str] | None, str | None], tuple[str, ...]] = {}
+
+    def sources(hosts: frozenset[str] | None, network: str | None) -> tuple[str, ...]:
+        key = (hosts, network)
+        if key not in cache:
+            if hosts is None:
+                cache[key] = ()
+            else:
+                addrs = []
+                for h in sorted(hosts):
+                    d = policy.drafts[h]
+                    if network is None:
+                        addrs.extend(d.addresses.values())
+                        addrs.extend(d.rail_addresses)
+                    elif network == "compute":
+                        addrs.extend(d.rail_addresses)
+                    elif network in d.addresses:
+                        addrs.append(d.addresses[network])
+                cache[key] = _cidrs(addrs)
+        return cache[key]
+
+    def iface(network: str | None) -> str | None:
+        if network is None or network == "compute":
+            return None  # rails span several interfaces: the source CIDRs pin the network
+        return interfaces.get(network)
+
+    tenants = {t for t in policy.tenant.values() if t}
+    rulesets: dict[str, tuple[FirewallRule, ...]] = {}
+    assignment: dict[str, str] = {}
+    by_key: dict[str, Draft] = {}
+    for d in drafts:
+        key = f"{d.pool.name}." + "+".join(sorted(d.roles))
+        assignment[d.name] = key
+        by_key.setdefault(key, d)
+    for key, d in by_key.items():
+        rules: list[FirewallRule] = []
+        mine = policy.tenant.get(d.name)
+        if sec.tenant_isolation and mine:
+            for other in sorted(tenants - {mine}):
+                hosts = frozenset(h for h, t in policy.tenant.items() if t == other)
+                rules.append(FirewallRule(f"tenant-isolation: from tenant {other}", "drop", "any", (),
+                                          sources(hosts, None), None))
+        for rule in sec.rules:
+            dst = policy.members(rule.dst)
+            if dst is not None and d.name not in dst:
+                continue
+            src = policy.members(rule.src)
+            if src is not None and not src:
+                continue
+            srcs = sources(src, rule.network)
+            if src is not None and not srcs:
+                continue
+            rules.append(FirewallRule(f"rule {rule.name}", "accept" if rule.action == "allow" else "drop",
+                                      rule.protocol, tuple(str(p) for p in rule.ports), srcs, iface(rule.network)))
+        if sec.allow_required_flows:
+            for need in needs:
+                if d.name not in need.dst:
+                    continue
+                srcs = need.src_cidrs or sources(need.src, need.network)
+                if not srcs:
+                    continue
+                rules.append(FirewallRule(f"flow {need.name}", "accept", need.protocol, need.ports, srcs,
+                                          iface(need.network)))
+        rulesets[key] = tuple(rules)
+    return rulesets, assignment
+
+
+def ssh_sources(stack: Stack) -> tuple[str, ...]:
+    """CIDRs SSH is accepted from."""
+    return (str(stack.security.ssh.management_cidr or stack.fabric.management.cidr),)
+
+
+def build(stack: Stack, drafts: Sequence[Draft], interfaces: dict[str, str], problems: list[Problem],
+          ) -> tuple[SecurityPlan, dict[str, str]]:
+    """The security plan and each host's ruleset key."""
+    needs = needed_flows(stack, drafts)
+    flows = evaluate(stack, drafts, needs, problems)
+    rulesets, assignment = compile_rulesets(stack, drafts, needs, interfaces)
+    ssh = stack.security.ssh
+    return SecurityPlan(
+        default=stack.security.default,
+        flows=tuple(flows),
+        rulesets=rulesets,
+        ssh_sources=ssh_sources(stack),
+        ssh_keys_only=ssh.keys_only,
+        ssh_permit_root_login=ssh.permit_root_login,
+        ssh_max_auth_tries=ssh.max_auth_tries,
+    ), assignment
+

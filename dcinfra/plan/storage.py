@@ -1,0 +1,236 @@
+"""Storage placement: Ceph daemons, OSDs, the CRUSH tree and PG counts; HDFS roles and rack mapping."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+
+from dcinfra.catalog import CEPH_RELEASES
+from dcinfra.errors import Problem
+from dcinfra.model.site import LabSite
+from dcinfra.model.stack import Stack
+from dcinfra.model.storage import CephCluster, CephPool, HdfsCluster, Placement
+from dcinfra.plan.hosts import Draft
+from dcinfra.plan.types import CephPlan, CephPoolPlan, CrushBucket, HdfsPlan, OsdPlan
+
+# PGs per OSD the Ceph docs target when sizing pools (mon_target_pg_per_osd default 100).
+# Source: https://docs.ceph.com/en/pacific/rados/operations/placement-groups/
+TARGET_PGS_PER_OSD = 100
+FSID_NAMESPACE = uuid.UUID("6f1d7a2e-4c1b-4b5e-9a53-0d3c5a1e9b7f")
+
+
+def resolve(placement: Placement, path: str, drafts: Sequence[Draft], problems: list[Problem]) -> list[Draft]:
+    """Hosts a placement selects, spread across racks when ``count`` takes a subset."""
+    pools = {d.pool.name for d in drafts}
+    names = {d.name: d for d in drafts}
+    for i, p in enumerate(placement.pools):
+        if p not in pools:
+            problems.append(Problem(f"{path}.pools[{i}]", f"unknown pool {p!r}",
+                                    f"pools: {', '.join(sorted(pools))}", "refs.pool"))
+    for i, h in enumerate(placement.hosts):
+        if h not in names:
+            problems.append(Problem(f"{path}.hosts[{i}]", f"unknown host {h!r}",
+                                    "name a planned host (`dcinfra plan` lists them)", "refs.host"))
+    cands = [d for d in drafts if d.pool.name in placement.pools or d.name in placement.hosts]
+    if not placement.pools and not placement.hosts:
+        problems.append(Problem(path, "placement selects no hosts", "give pools=[...] or hosts=[...]",
+                                "placement.empty"))
+    if placement.count is None:
+        return cands
+    if placement.count > len(cands):
+        problems.append(Problem(f"{path}.count", f"count={placement.count} but only {len(cands)} candidate hosts",
+                                "lower count or add pools/hosts", "placement.count"))
+        return cands
+    # Round-robin over racks so daemons such as monitors do not share a failure domain.
+    by_rack: dict[str, list[Draft]] = {}
+    for d in cands:
+        by_rack.setdefault(d.rack, []).append(d)
+    out: list[Draft] = []
+    while len(out) < placement.count:
+        for rack in list(by_rack):
+            if by_rack[rack] and len(out) < placement.count:
+                out.append(by_rack[rack].pop(0))
+    order = {d.name: i for i, d in enumerate(drafts)}
+    return sorted(out, key=lambda d: order[d.name])
+
+
+def _pow2_floor(n: float) -> int:
+    p = 1
+    while p * 2 <= n:
+        p *= 2
+    return p
+
+
+def plan_ceph(stack: Stack, ceph: CephCluster, drafts: list[Draft], problems: list[Problem]) -> CephPlan | None:
+    """Daemon placement, OSDs, CRUSH tree and pools of the Ceph cluster."""
+    base = "storage.ceph"
+    lab = isinstance(stack.site, LabSite)
+    mons = resolve(ceph.mons, f"{base}.mons", drafts, problems)
+    mgrs = resolve(ceph.mgrs, f"{base}.mgrs", drafts, problems) if ceph.mgrs else mons
+    osd_hosts = resolve(ceph.osds, f"{base}.osds", drafts, problems)
+    mds_hosts: list[Draft] = []
+    if ceph.cephfs is not None:
+        mds_hosts = resolve(ceph.cephfs.mds, f"{base}.cephfs.mds", drafts, problems) if ceph.cephfs.mds else mgrs
+    clients = (resolve(ceph.clients, f"{base}.clients", drafts, problems) if ceph.clients
+               else [d for d in drafts if "compute" in d.roles])
+    for d in mons:
+        d.roles.add("ceph-mon")
+    for d in mgrs:
+        d.roles.add("ceph-mgr")
+    for d in osd_hosts:
+        d.roles.add("ceph-osd")
+    for d in mds_hosts:
+        d.roles.add("ceph-mds")
+    for d in clients:
+        d.roles.add("ceph-client")
+    nets = {"management": stack.fabric.management.cidr}
+    if stack.fabric.storage is not None:
+        nets["storage"] = stack.fabric.storage.cidr
+    if stack.fabric.compute is not None:
+        nets["compute"] = stack.fabric.compute.cidr
+    pub_cidr = nets.get(ceph.public_network)
+    cl_name = ceph.cluster_network or ceph.public_network
+    cl_cidr = nets.get(cl_name)
+    if pub_cidr is None or cl_cidr is None:
+        return None  # reported by checks (network.undeclared)
+    osds: list[OsdPlan] = []
+    devices = [f"file:{stack.site.osd_size_gb}G"] if isinstance(stack.site, LabSite) else list(ceph.devices)
+    for d in osd_hosts:
+        for dev in devices:
+            osds.append(OsdPlan(len(osds), d.name, dev))
+    # CRUSH: root -> rack -> host -> osd, racks and hosts in plan order
+    racks: dict[str, dict[str, list[OsdPlan]]] = {}
+    for o in osds:
+        rack = next(d.rack for d in osd_hosts if d.name == o.host)
+        racks.setdefault(rack, {}).setdefault(o.host, []).append(o)
+    crush = CrushBucket("root", "default", tuple(
+        CrushBucket("rack", rack, tuple(
+            CrushBucket("host", host, tuple(CrushBucket("osd", f"osd.{o.id}") for o in hosts[host]))
+            for host in hosts))
+        for rack, hosts in racks.items()))
+    pools = list(ceph.pools)
+    if ceph.cephfs is not None:
+        pools.append(CephPool(name=f"{ceph.cephfs.name}-metadata", application="cephfs", target_ratio=0.05,
+                              size=pools[0].size if pools else 3, min_size=pools[0].min_size if pools else 2))
+        pools.append(CephPool(name=f"{ceph.cephfs.name}-data", application="cephfs", target_ratio=1.0,
+                              size=pools[0].size if pools else 3, min_size=pools[0].min_size if pools else 2))
+    total_ratio = sum(p.target_ratio for p in pools) or 1.0
+    pool_plans = []
+    for p in pools:
+        if p.pg_num is not None:
+            pg, auto = p.pg_num, False
+        else:
+            # Ceph's sizing rule: (OSDs x target PGs per OSD x share) / replicas, to a power of two.
+            raw = len(osds) * TARGET_PGS_PER_OSD * (p.target_ratio / total_ratio) / max(p.size, 1)
+            pg, auto = max(8 if lab else 32, _pow2_floor(raw)), True
+            if lab:
+                pg = 8  # keeps a 3-OSD lab well under mon_max_pg_per_osd
+        pool_plans.append(CephPoolPlan(p.name, p.size, p.min_size, pg, auto, p.application))
+    mon_addrs = tuple(d.addresses.get(ceph.public_network, "") for d in mons)
+    release = stack.versions.ceph if stack.versions.ceph in CEPH_RELEASES else "pacific"
+    return CephPlan(
+        name=ceph.name,
+        release=release,
+        fsid=str(uuid.uuid5(FSID_NAMESPACE, f"{stack.name}/{ceph.name}")),
+        mons=tuple(d.name for d in mons),
+        mon_addresses=mon_addrs,
+        mgrs=tuple(d.name for d in mgrs),
+        mdss=tuple(d.name for d in mds_hosts),
+        osds=tuple(osds),
+        clients=tuple(d.name for d in clients),
+        pools=tuple(pool_plans),
+        crush=crush,
+        failure_domain=ceph.failure_domain,
+        public_network=str(pub_cidr),
+        cluster_network=str(cl_cidr),
+        public_network_name=ceph.public_network,
+        cephfs_name=ceph.cephfs.name if ceph.cephfs else None,
+        cephfs_mount=ceph.cephfs.mount_path if ceph.cephfs else None,
+        # Lab nodes have no kernel modules (no ceph.ko), only /dev/fuse: mount with ceph-fuse there.
+        client_mount="fuse" if lab else "kernel",
+        lab=lab,
+    )
+
+
+HDFS_NAMENODE_RPC = 8020
+
+
+def plan_hdfs(stack: Stack, hdfs: HdfsCluster, drafts: list[Draft], problems: list[Problem]) -> HdfsPlan | None:
+    """HDFS roles, rack mapping and the properties rendered into core-site.xml and hdfs-site.xml."""
+    base = "storage.hdfs"
+    nn = resolve(hdfs.namenode, f"{base}.namenode", drafts, problems)
+    dns = resolve(hdfs.datanodes, f"{base}.datanodes", drafts, problems)
+    if len(nn) != 1:
+        if nn:
+            problems.append(Problem(f"{base}.namenode", f"selects {len(nn)} hosts; HDFS without HA has one NameNode",
+                                    "select one host (hosts=[...] or count=1)", "hdfs.namenode"))
+        return None
+    for d in nn:
+        d.roles.add("hdfs-namenode")
+    for d in dns:
+        d.roles.add("hdfs-datanode")
+    namenode = nn[0]
+    addr = namenode.addresses.get(hdfs.network) or namenode.addresses.get("management", "")
+    rack_map: dict[str, str] = {}
+    if hdfs.rack_awareness:
+        for d in dns:
+            rack_map[d.name] = f"/{d.rack}"
+            ip = d.addresses.get(hdfs.network)
+            if ip:
+                rack_map[ip] = f"/{d.rack}"
+    core = {
+        "fs.defaultFS": f"hdfs://{namenode.name}:{HDFS_NAMENODE_RPC}",
+        "hadoop.tmp.dir": "/var/lib/hadoop/tmp",
+    }
+    site = {
+        "dfs.replication": str(hdfs.replication),
+        "dfs.namenode.name.dir": ",".join(f"file://{p}" for p in hdfs.name_dirs),
+        "dfs.datanode.data.dir": ",".join(f"file://{p}" for p in hdfs.data_dirs),
+        "dfs.namenode.rpc-address": f"{namenode.name}:{HDFS_NAMENODE_RPC}",
+        "dfs.namenode.http-address": f"{namenode.name}:9870",
+        "dfs.datanode.address": "0.0.0.0:9866",
+        "dfs.datanode.http.address": "0.0.0.0:9864",
+        "dfs.datanode.ipc.address": "0.0.0.0:9867",
+        # Never let a re-run reformat an existing namespace (Hadoop refuses `-format` when true).
+        "dfs.reformat.disabled": "true",
+        "dfs.permissions.enabled": "true",
+    }
+    if hdfs.rack_awareness:
+        core["net.topology.script.file.name"] = "/etc/hadoop/topology.sh"
+    if hdfs.secure and hdfs.kerberos is not None:
+        realm = hdfs.kerberos.realm
+        kt = hdfs.kerberos.keytab_dir
+        core |= {
+            "hadoop.security.authentication": "kerberos",
+            "hadoop.security.authorization": "true",
+            "hadoop.rpc.protection": "privacy",
+        }
+        site |= {
+            "dfs.block.access.token.enable": "true",
+            "dfs.data.transfer.protection": "privacy",
+            "dfs.encrypt.data.transfer": "true",
+            "dfs.http.policy": "HTTPS_ONLY",
+            "dfs.namenode.kerberos.principal": f"nn/_HOST@{realm}",
+            "dfs.namenode.keytab.file": f"{kt}/nn.service.keytab",
+            "dfs.datanode.kerberos.principal": f"dn/_HOST@{realm}",
+            "dfs.datanode.keytab.file": f"{kt}/dn.service.keytab",
+            "dfs.web.authentication.kerberos.principal": f"HTTP/_HOST@{realm}",
+        }
+    return HdfsPlan(
+        name=hdfs.name,
+        namenode=namenode.name,
+        namenode_address=addr,
+        datanodes=tuple(d.name for d in dns),
+        replication=hdfs.replication,
+        name_dirs=hdfs.name_dirs,
+        data_dirs=hdfs.data_dirs,
+        rack_awareness=hdfs.rack_awareness,
+        rack_map=rack_map,
+        secure=hdfs.secure,
+        kerberos_realm=hdfs.kerberos.realm if hdfs.kerberos else None,
+        kerberos_kdc=hdfs.kerberos.kdc if hdfs.kerberos else None,
+        keytab_dir=hdfs.kerberos.keytab_dir if hdfs.kerberos else None,
+        hadoop_version=hdfs.hadoop_version,
+        core_site=core,
+        hdfs_site=site,
+    )
