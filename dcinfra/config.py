@@ -89,7 +89,12 @@ class Config:
         yield from sorted(self._values.items())
 
 
-_current: contextvars.ContextVar[Config] = contextvars.ContextVar("dcinfra_config", default=Config())
+_default = Config()
+_current: contextvars.ContextVar[Config] = contextvars.ContextVar("dcinfra_config")
+
+
+def _get() -> Config:
+    return _current.get(_default)
 
 
 @contextmanager
@@ -104,19 +109,19 @@ def use(cfg: Config) -> Iterator[Config]:
 
 def get_str(key: str, default: str) -> str:
     """The ``--config`` string ``key``, or ``default``."""
-    return _current.get().get_str(key, default)
+    return _get().get_str(key, default)
 
 
 def get_int(key: str, default: int) -> int:
     """The ``--config`` integer ``key``, or ``default``."""
-    return _current.get().get_int(key, default)
+    return _get().get_int(key, default)
 
 
 def get_float(key: str, default: float) -> float:
     """The ``--config`` number ``key``, or ``default``."""
-    return _current.get().get_float(key, default)
+    return _get().get_float(key, default)
 
 
 def get_bool(key: str, default: bool) -> bool:
     """The ``--config`` boolean ``key``, or ``default``."""
-    return _current.get().get_bool(key, default)
+    return _get().get_bool(key, default)

@@ -8,6 +8,8 @@
 """
 
 from dcinfra import (
+    BareMetalHost,
+    BareMetalSite,
     CephCluster,
     CephFs,
     CephPool,
@@ -29,12 +31,13 @@ from dcinfra import (
     Storage,
     Zone,
 )
-from dcinfra import BareMetalHost, BareMetalSite
 
 GPU_NODES = 32
 GPU_RACKS = 8  # 4 nodes x 10.2 kW = 40.8 kW per 44 kW rack
 
-hosts = [BareMetalHost(name=f"gpu-{i:03d}", management_ip=f"10.0.0.{10 + i}") for i in range(1, GPU_NODES + 1)]
+hosts = [
+    BareMetalHost(name=f"gpu-{i:03d}", management_ip=f"10.0.0.{10 + i}") for i in range(1, GPU_NODES + 1)
+]
 hosts += [BareMetalHost(name=f"stor-{i:03d}", management_ip=f"10.0.1.{10 + i}") for i in range(1, 7)]
 hosts += [BareMetalHost(name=f"svc-{i:03d}", management_ip=f"10.0.1.{100 + i}") for i in range(1, 4)]
 
@@ -100,13 +103,23 @@ stack = Stack(
             Zone(name="service", pools=["svc"]),
         ],
         rules=[
-            Rule(name="node-exporter", src="service", dst="any", protocol="tcp", ports=[9100],
-                 network="management"),
-            Rule(name="kube-api", src="gpu", dst="service", protocol="tcp", ports=[6443],
-                 network="management"),
+            Rule(
+                name="node-exporter",
+                src="service",
+                dst="any",
+                protocol="tcp",
+                ports=[9100],
+                network="management",
+            ),
+            Rule(
+                name="kube-api", src="gpu", dst="service", protocol="tcp", ports=[6443], network="management"
+            ),
         ],
         ssh=SshPolicy(management_cidr="10.0.0.0/24"),
     ),
-    platform=Platform(kubernetes=Kubernetes(version="1.31", control_plane=Placement(pools=["svc"]),
-                                            namespaces=["training", "inference"])),
+    platform=Platform(
+        kubernetes=Kubernetes(
+            version="1.31", control_plane=Placement(pools=["svc"]), namespaces=["training", "inference"]
+        )
+    ),
 )

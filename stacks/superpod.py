@@ -10,6 +10,8 @@ node counts (two tiers up to 8 SUs, three tiers beyond).
 """
 
 from dcinfra import (
+    BareMetalHost,
+    BareMetalSite,
     Compute,
     ComputeFabric,
     Fabric,
@@ -23,7 +25,6 @@ from dcinfra import (
     Zone,
     config,
 )
-from dcinfra import BareMetalHost, BareMetalSite
 
 su_count = config.get_int("su_count", 4)
 NODES_PER_SU = 32

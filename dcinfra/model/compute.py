@@ -45,7 +45,8 @@ class Hardware(Spec):
     profile: str | None = None
     """Catalog node profile (``dcinfra catalog`` lists them), e.g. ``dgx-h100``, ``lab-cpu``."""
     gpu: str | None = None
-    """GPU model from the catalog (``h100-sxm``, ``h200-sxm``, ``b200``, ``a100-sxm``, ``l40s``) or ``none``."""
+    """GPU model from the catalog (``h100-sxm``, ``h200-sxm``, ``b200``, ``a100-sxm``, ``l40s``)
+    or ``none``."""
     gpu_count: int | None = Field(default=None, ge=0, le=16)
     """GPUs per node."""
     compute_nic: str | None = None

@@ -28,8 +28,10 @@ class Stack(Spec):
             site=LabSite(),
             compute=Compute(pools=[NodePool(name="node", count=3, hardware=Hardware(profile="lab-cpu"),
                                             roles=["compute", "storage"])]),
-            fabric=Fabric(management=Network(cidr="172.31.250.0/24"),
-                          compute=ComputeFabric(kind="ethernet", switch="lab-bridge", cidr="172.31.251.0/24")),
+            fabric=Fabric(
+                management=Network(cidr="172.31.250.0/24"),
+                compute=ComputeFabric(kind="ethernet", switch="lab-bridge", cidr="172.31.251.0/24"),
+            ),
         )
     """
 

@@ -73,9 +73,13 @@ def _build(stack: Stack, problems: list[Problem]) -> Plan | None:
     hosts = tuple(_host(stack, d, ifaces, attach, assignment[d.name]) for d in drafts)
     networks = _networks(stack, drafts, ifaces)
     rack_plans = tuple(
-        RackPlan(r.name, r.cooling, r.power_budget_kw,
-                 round(sum(d.hw.power_kw for d in drafts if d.rack == r.name), 3),
-                 tuple(d.name for d in drafts if d.rack == r.name))
+        RackPlan(
+            r.name,
+            r.cooling,
+            r.power_budget_kw,
+            round(sum(d.hw.power_kw for d in drafts if d.rack == r.name), 3),
+            tuple(d.name for d in drafts if d.rack == r.name),
+        )
         for r in racks
     )
     if problems:
@@ -93,7 +97,8 @@ def _build(stack: Stack, problems: list[Problem]) -> Plan | None:
         verify=_verify(stack, hosts, fabric[0] if fabric else None),
         versions={k: str(v) for k, v in stack.versions.model_dump().items()},
         lab={"bridge_prefix": stack.site.bridge_prefix, "osd_size_gb": stack.site.osd_size_gb}
-        if isinstance(stack.site, LabSite) else {},
+        if isinstance(stack.site, LabSite)
+        else {},
         ssh_user=stack.site.ssh_user if isinstance(stack.site, BareMetalSite) else "root",
     )
 
@@ -113,9 +118,15 @@ def _plan_fabric(
     try:
         tree = fabric_mod.size_fat_tree(len(members), rails, cf.nodes_per_su, radix, cf.oversubscription)
     except fabric_mod.FabricTooLarge as e:
-        problems.append(Problem("fabric.compute.switch", f"{cf.switch!r} ({radix} ports): {e}",
-                                "use a higher-radix switch (e.g. 'q3400', 144 ports), raise oversubscription, "
-                                "or split the cluster into several fabrics", "fabric.radix"))
+        problems.append(
+            Problem(
+                "fabric.compute.switch",
+                f"{cf.switch!r} ({radix} ports): {e}",
+                "use a higher-radix switch (e.g. 'q3400', 144 ports), raise oversubscription, "
+                "or split the cluster into several fabrics",
+                "fabric.radix",
+            )
+        )
         return None
     ports = [(d.name, d.su or 1, [_rail_iface(stack, r)[0] for r in range(d.hw.rails)]) for d in members]
     cables, attach = fabric_mod.cabling(ports, rails, cf.nodes_per_su, radix, cf.oversubscription, tree)
@@ -152,8 +163,13 @@ def _plan_fabric(
     return plan, attach
 
 
-def _host(stack: Stack, d: Draft, ifaces: dict[str, str], attach: dict[tuple[str, int], tuple[str, int]],
-          firewall: str) -> HostPlan:
+def _host(
+    stack: Stack,
+    d: Draft,
+    ifaces: dict[str, str],
+    attach: dict[tuple[str, int], tuple[str, int]],
+    firewall: str,
+) -> HostPlan:
     rails = []
     prefix = stack.fabric.compute.cidr.prefixlen if stack.fabric.compute else 0
     if d.rail_addresses and stack.fabric.compute is not None:
@@ -202,8 +218,17 @@ def _networks(stack: Stack, drafts: list[Draft], ifaces: dict[str, str]) -> tupl
         members = [d for d in drafts if d.rail_addresses]
         rails = max((len(d.rail_addresses) for d in members), default=0)
         for r, sub in enumerate(rail_subnets(f.compute.cidr, rails) if rails else []):
-            out.append(NetworkPlan(f"compute-r{r}", str(sub), sub.prefixlen, f.compute.effective_mtu, None,
-                                   _rail_iface(stack, r)[0], sum(1 for d in members if len(d.rail_addresses) > r)))
+            out.append(
+                NetworkPlan(
+                    f"compute-r{r}",
+                    str(sub),
+                    sub.prefixlen,
+                    f.compute.effective_mtu,
+                    None,
+                    _rail_iface(stack, r)[0],
+                    sum(1 for d in members if len(d.rail_addresses) > r),
+                )
+            )
     return tuple(out)
 
 

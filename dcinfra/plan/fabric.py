@@ -88,7 +88,7 @@ def leaf_ports(radix: int, oversubscription: float) -> tuple[int, int]:
 
 def max_endpoints(radix: int, oversubscription: float = 1.0) -> int:
     """Largest number of node ports a three-tier fat tree of this radix holds."""
-    down, up = leaf_ports(radix, oversubscription)
+    down, _up = leaf_ports(radix, oversubscription)
     half = radix // 2
     # pods of `half` leaves; at most `radix` pods reach a core (one port per pod per core group)
     return down * half * radix
@@ -123,9 +123,10 @@ def size_fat_tree(nodes: int, rails: int, nodes_per_su: int, radix: int, oversub
                 left -= take
     leaves = len(leaf_loads)
     node_leaf = nodes * rails
-    if node_leaf > max_endpoints(radix, oversubscription):
+    limit = max_endpoints(radix, oversubscription)
+    if node_leaf > limit:
         raise FabricTooLarge(
-            f"{nodes} nodes x {rails} rails = {node_leaf} ports exceed the {max_endpoints(radix, oversubscription)}"
+            f"{nodes} nodes x {rails} rails = {node_leaf} ports exceed the {limit}"
             f" a three-tier fat tree of {radix}-port switches holds at {oversubscription:g}:1"
         )
     if leaves <= 1:
@@ -231,9 +232,7 @@ def cabling(
             for u in range(spine_down[spine]):
                 core = cores[u % per_group]
                 core_port[core] = core_port.get(core, 0) + 1
-                cables.append(
-                    Cable("spine_core", f"{spine}:p{half + u + 1}", f"{core}:p{core_port[core]}")
-                )
+                cables.append(Cable("spine_core", f"{spine}:p{half + u + 1}", f"{core}:p{core_port[core]}"))
     return cables, attach
 
 

@@ -93,25 +93,54 @@ def resolve_hardware(pool: NodePool, path: str, problems: list[Problem]) -> Hw |
     power = pick("power_kw", h.power_kw, base.power_kw if base else None)
     if missing:
         problems.append(
-            Problem(path, f"hardware without a profile is missing {', '.join(missing)}",
-                    "set profile= to a catalog node profile (`dcinfra catalog`) or give every field",
-                    "hardware.incomplete")
+            Problem(
+                path,
+                f"hardware without a profile is missing {', '.join(missing)}",
+                "set profile= to a catalog node profile (`dcinfra catalog`) or give every field",
+                "hardware.incomplete",
+            )
         )
         return None
     assert isinstance(gpu_count, int) and isinstance(rails, int) and isinstance(cores, int)
     assert isinstance(mem, int) and isinstance(power, int | float)
     if gpu is None and gpu_count:
-        problems.append(Problem(f"{path}.gpu_count", f"gpu_count={gpu_count} on a node without a GPU model",
-                                "set gpu= to a catalog GPU or gpu_count=0", "hardware.gpu"))
+        problems.append(
+            Problem(
+                f"{path}.gpu_count",
+                f"gpu_count={gpu_count} on a node without a GPU model",
+                "set gpu= to a catalog GPU or gpu_count=0",
+                "hardware.gpu",
+            )
+        )
     if gpu is not None and gpu_count == 0:
-        problems.append(Problem(f"{path}.gpu", f"GPU model {gpu!r} with gpu_count=0",
-                                "set gpu_count to the GPUs per node or gpu='none'", "hardware.gpu"))
+        problems.append(
+            Problem(
+                f"{path}.gpu",
+                f"GPU model {gpu!r} with gpu_count=0",
+                "set gpu_count to the GPUs per node or gpu='none'",
+                "hardware.gpu",
+            )
+        )
     if rails and nic is None:
-        problems.append(Problem(f"{path}.compute_nic", f"rails={rails} but no compute NIC model",
-                                "set compute_nic= to a catalog NIC, e.g. 'connectx-7-ndr'", "hardware.nic"))
+        problems.append(
+            Problem(
+                f"{path}.compute_nic",
+                f"rails={rails} but no compute NIC model",
+                "set compute_nic= to a catalog NIC, e.g. 'connectx-7-ndr'",
+                "hardware.nic",
+            )
+        )
     cooling = "liquid" if (h.cooling == "liquid") else "air"
-    return Hw(gpu.lower() if gpu else None, gpu_count, nic.lower() if nic else None, rails, cores, mem,
-              float(power), cooling)
+    return Hw(
+        gpu.lower() if gpu else None,
+        gpu_count,
+        nic.lower() if nic else None,
+        rails,
+        cores,
+        mem,
+        float(power),
+        cooling,
+    )
 
 
 def hostname(pool: NodePool, index: int) -> str:
@@ -128,9 +157,14 @@ def make_hosts(stack: Stack, problems: list[Problem]) -> list[Draft]:
     for pi, pool in enumerate(stack.compute.pools):
         path = f"compute.pools[{pi}]"
         if pool.name in pool_names:
-            problems.append(Problem(f"{path}.name", f"duplicate pool name {pool.name!r} (also "
-                                    f"compute.pools[{pool_names[pool.name]}])", "give each pool a unique name",
-                                    "names.duplicate"))
+            problems.append(
+                Problem(
+                    f"{path}.name",
+                    f"duplicate pool name {pool.name!r} (also compute.pools[{pool_names[pool.name]}])",
+                    "give each pool a unique name",
+                    "names.duplicate",
+                )
+            )
         pool_names.setdefault(pool.name, pi)
         hw = resolve_hardware(pool, f"{path}.hardware", problems)
         if hw is None:
@@ -139,9 +173,14 @@ def make_hosts(stack: Stack, problems: list[Problem]) -> list[Draft]:
             name = hostname(pool, i)
             if name in seen:
                 if i == 1:
-                    problems.append(Problem(f"{path}.hostname_prefix", f"hostname {name!r} is also planned by "
-                                            f"{seen[name]}", "set a distinct hostname_prefix on one of the pools",
-                                            "hosts.duplicate"))
+                    problems.append(
+                        Problem(
+                            f"{path}.hostname_prefix",
+                            f"hostname {name!r} is also planned by {seen[name]}",
+                            "set a distinct hostname_prefix on one of the pools",
+                            "hosts.duplicate",
+                        )
+                    )
                 continue
             seen[name] = path
             drafts.append(Draft(name, pool, pi, i, hw, set(pool.roles)))
@@ -165,8 +204,14 @@ def place(stack: Stack, drafts: list[Draft], problems: list[Problem]) -> list[Ra
         if r.name not in by_name:
             by_name[r.name] = r
         else:
-            problems.append(Problem(f"racks[{i}].name", f"duplicate rack name {r.name!r}",
-                                    "give each rack a unique name", "names.duplicate"))
+            problems.append(
+                Problem(
+                    f"racks[{i}].name",
+                    f"duplicate rack name {r.name!r}",
+                    "give each rack a unique name",
+                    "names.duplicate",
+                )
+            )
     power = dict.fromkeys(by_name, 0.0)
     count = dict.fromkeys(by_name, 0)
     unplaced: dict[int, int] = {}
@@ -174,10 +219,15 @@ def place(stack: Stack, drafts: list[Draft], problems: list[Problem]) -> list[Ra
         for ri, rname in enumerate(pool.racks):
             if rname not in by_name:
                 near = closest(rname, sorted(by_name))
-                problems.append(Problem(f"compute.pools[{pi}].racks[{ri}]", f"unknown rack {rname!r}",
-                                        (f"did you mean {near[0]!r}? " if near else "")
-                                        + f"declared racks: {', '.join(sorted(by_name)) or 'none'}",
-                                        "racks.unknown"))
+                problems.append(
+                    Problem(
+                        f"compute.pools[{pi}].racks[{ri}]",
+                        f"unknown rack {rname!r}",
+                        (f"did you mean {near[0]!r}? " if near else "")
+                        + f"declared racks: {', '.join(sorted(by_name)) or 'none'}",
+                        "racks.unknown",
+                    )
+                )
     for d in drafts:
         pool = d.pool
         if pool.racks:
@@ -210,30 +260,58 @@ def place(stack: Stack, drafts: list[Draft], problems: list[Problem]) -> list[Ra
         pool = stack.compute.pools[pi]
         if pool.racks and pool.nodes_per_rack is not None:
             cap = len(pool.racks) * pool.nodes_per_rack
-            problems.append(Problem(f"compute.pools[{pi}].racks", f"{pool.count} nodes of pool {pool.name!r} but "
-                                    f"{len(pool.racks)} racks x nodes_per_rack={pool.nodes_per_rack} hold {cap}",
-                                    "add racks to the pool or raise nodes_per_rack", "racks.capacity"))
+            problems.append(
+                Problem(
+                    f"compute.pools[{pi}].racks",
+                    f"{pool.count} nodes of pool {pool.name!r} but "
+                    f"{len(pool.racks)} racks x nodes_per_rack={pool.nodes_per_rack} hold {cap}",
+                    "add racks to the pool or raise nodes_per_rack",
+                    "racks.capacity",
+                )
+            )
         else:
-            problems.append(Problem(f"compute.pools[{pi}]", f"{n} of {pool.count} nodes of pool {pool.name!r} fit in "
-                                    "no rack (power budget, max_nodes or cooling)",
-                                    "add racks, raise power_budget_kw or max_nodes, or use liquid racks for "
-                                    "liquid-cooled nodes", "racks.capacity"))
+            problems.append(
+                Problem(
+                    f"compute.pools[{pi}]",
+                    f"{n} of {pool.count} nodes of pool {pool.name!r} fit in "
+                    "no rack (power budget, max_nodes or cooling)",
+                    "add racks, raise power_budget_kw or max_nodes, or use liquid racks for "
+                    "liquid-cooled nodes",
+                    "racks.capacity",
+                )
+            )
     for i, r in enumerate(racks):
         if r.power_budget_kw is not None and power[r.name] > r.power_budget_kw + 1e-9:
             hosts = [d for d in drafts if d.rack == r.name]
-            problems.append(Problem(f"racks[{i}].power_budget_kw", f"rack {r.name!r} draws {power[r.name]:.1f} kW "
-                                    f"({len(hosts)} nodes) over its budget of {r.power_budget_kw:g} kW",
-                                    f"raise the budget to at least {math.ceil(power[r.name])} kW or place fewer "
-                                    "nodes in it (nodes_per_rack)", "racks.power"))
+            problems.append(
+                Problem(
+                    f"racks[{i}].power_budget_kw",
+                    f"rack {r.name!r} draws {power[r.name]:.1f} kW "
+                    f"({len(hosts)} nodes) over its budget of {r.power_budget_kw:g} kW",
+                    f"raise the budget to at least {math.ceil(power[r.name])} kW or place fewer "
+                    "nodes in it (nodes_per_rack)",
+                    "racks.power",
+                )
+            )
         if r.max_nodes is not None and count[r.name] > r.max_nodes:
-            problems.append(Problem(f"racks[{i}].max_nodes", f"rack {r.name!r} holds {count[r.name]} nodes, more "
-                                    f"than max_nodes={r.max_nodes}", "spread the pool over more racks",
-                                    "racks.space"))
+            problems.append(
+                Problem(
+                    f"racks[{i}].max_nodes",
+                    f"rack {r.name!r} holds {count[r.name]} nodes, more than max_nodes={r.max_nodes}",
+                    "spread the pool over more racks",
+                    "racks.space",
+                )
+            )
         liquid = sorted({d.pool.name for d in drafts if d.rack == r.name and d.hw.cooling == "liquid"})
         if liquid and r.cooling != "liquid":
-            problems.append(Problem(f"racks[{i}].cooling", f"air-cooled rack {r.name!r} holds liquid-cooled nodes "
-                                    f"of pool(s) {', '.join(liquid)}", "set cooling='liquid' on the rack or move "
-                                    "the pool", "racks.cooling"))
+            problems.append(
+                Problem(
+                    f"racks[{i}].cooling",
+                    f"air-cooled rack {r.name!r} holds liquid-cooled nodes of pool(s) {', '.join(liquid)}",
+                    "set cooling='liquid' on the rack or move the pool",
+                    "racks.cooling",
+                )
+            )
     return racks
 
 
@@ -275,18 +353,35 @@ def assign_addresses(stack: Stack, drafts: list[Draft], problems: list[Problem])
         missing = [d.name for d in drafts if d.name not in site_hosts]
         if missing:
             shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
-            problems.append(Problem("site.hosts", f"{len(missing)} planned host(s) are not in the bare-metal site: "
-                                    f"{shown}", "add a BareMetalHost(name=..., management_ip=...) for each, or "
-                                    "lower the pool count", "site.hosts"))
+            problems.append(
+                Problem(
+                    "site.hosts",
+                    f"{len(missing)} planned host(s) are not in the bare-metal site: {shown}",
+                    "add a BareMetalHost(name=..., management_ip=...) for each, or lower the pool count",
+                    "site.hosts",
+                )
+            )
         planned = {d.name for d in drafts}
         for i, h in enumerate(stack.site.hosts if isinstance(stack.site, BareMetalSite) else ()):
             if h.management_ip not in mgmt:
-                problems.append(Problem(f"site.hosts[{i}].management_ip", f"{str(h.management_ip)!r} of {h.name!r} "
-                                        f"is outside the management network {str(mgmt)!r}",
-                                        "fix the address or fabric.management.cidr", "network.membership"))
+                problems.append(
+                    Problem(
+                        f"site.hosts[{i}].management_ip",
+                        f"{str(h.management_ip)!r} of {h.name!r} "
+                        f"is outside the management network {str(mgmt)!r}",
+                        "fix the address or fabric.management.cidr",
+                        "network.membership",
+                    )
+                )
             if h.name not in planned:
-                problems.append(Problem(f"site.hosts[{i}].name", f"site host {h.name!r} matches no planned host",
-                                        "name it after a pool host (<pool>-<nnn>) or remove it", "site.hosts"))
+                problems.append(
+                    Problem(
+                        f"site.hosts[{i}].name",
+                        f"site host {h.name!r} matches no planned host",
+                        "name it after a pool host (<pool>-<nnn>) or remove it",
+                        "site.hosts",
+                    )
+                )
     else:
         _check_capacity("fabric.management.cidr", mgmt, len(drafts), "management", problems)
         for seq, d in enumerate(drafts):
@@ -299,11 +394,22 @@ def assign_addresses(stack: Stack, drafts: list[Draft], problems: list[Problem])
         rails = max(d.hw.rails for d in fabric_hosts)
         subnets = rail_subnets(fab.compute.cidr, rails)
         if not subnets:
-            problems.append(Problem("fabric.compute.cidr", f"{str(fab.compute.cidr)!r} cannot be split into "
-                                    f"{rails} rail subnets", "use a larger compute CIDR", "network.size"))
+            problems.append(
+                Problem(
+                    "fabric.compute.cidr",
+                    f"{str(fab.compute.cidr)!r} cannot be split into {rails} rail subnets",
+                    "use a larger compute CIDR",
+                    "network.size",
+                )
+            )
         else:
-            _check_capacity("fabric.compute.cidr", subnets[0], len(fabric_hosts), f"each of {rails} rail subnets",
-                            problems)
+            _check_capacity(
+                "fabric.compute.cidr",
+                subnets[0],
+                len(fabric_hosts),
+                f"each of {rails} rail subnets",
+                problems,
+            )
             for seq, d in enumerate(fabric_hosts):
                 d.rail_addresses = [nth(subnets[r], seq) for r in range(d.hw.rails)]
                 d.addresses["compute"] = d.rail_addresses[0]
@@ -313,21 +419,37 @@ def assign_addresses(stack: Stack, drafts: list[Draft], problems: list[Problem])
     for d in drafts:
         for net, ip in d.addresses.items():
             if ip in owner and owner[ip] != d.name:
-                problems.append(Problem(f"site.hosts ({d.name})", f"address {ip!r} of {d.name!r} on {net} is also "
-                                        f"used by {owner[ip]!r}", "give every host a unique address",
-                                        "address.duplicate"))
+                problems.append(
+                    Problem(
+                        f"site.hosts ({d.name})",
+                        f"address {ip!r} of {d.name!r} on {net} is also used by {owner[ip]!r}",
+                        "give every host a unique address",
+                        "address.duplicate",
+                    )
+                )
             owner[ip] = d.name
     if fab.management.gateway:
         gw = str(IPv4Address(int(mgmt.network_address) + 1))
         if gw in owner:
-            problems.append(Problem("site.hosts", f"host {owner[gw]!r} uses {gw!r}, the management gateway address",
-                                    "use another address or set fabric.management.gateway=False",
-                                    "address.duplicate"))
+            problems.append(
+                Problem(
+                    "site.hosts",
+                    f"host {owner[gw]!r} uses {gw!r}, the management gateway address",
+                    "use another address or set fabric.management.gateway=False",
+                    "address.duplicate",
+                )
+            )
 
 
 def _check_capacity(path: str, net: IPv4Network, hosts: int, what: str, problems: list[Problem]) -> None:
     cap = network_capacity(net)
     if hosts > cap:
         need = 32 - math.ceil(math.log2(hosts + FIRST_HOST_OFFSET + 1))
-        problems.append(Problem(path, f"{str(net)!r} ({what}) has room for {cap} hosts but {hosts} join it",
-                                f"use a /{need} or larger (hosts start at .{FIRST_HOST_OFFSET})", "network.size"))
+        problems.append(
+            Problem(
+                path,
+                f"{str(net)!r} ({what}) has room for {cap} hosts but {hosts} join it",
+                f"use a /{need} or larger (hosts start at .{FIRST_HOST_OFFSET})",
+                "network.size",
+            )
+        )

@@ -13,7 +13,9 @@ from dcinfra.plan.hosts import Draft
 from dcinfra.plan.types import RailNic
 
 
-def nccl_env(stack: Stack, d: Draft, rails: Sequence[RailNic], interfaces: Mapping[str, str]) -> dict[str, str]:
+def nccl_env(
+    stack: Stack, d: Draft, rails: Sequence[RailNic], interfaces: Mapping[str, str]
+) -> dict[str, str]:
     """Environment for the benchmark on host ``d`` ({} for hosts that do not run it)."""
     if "compute" not in d.roles:
         return {}

@@ -15,8 +15,8 @@ A needed flow that entry 1 or 2 drops, or that only the default would decide und
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from ipaddress import IPv4Address, collapse_addresses
+from dataclasses import dataclass, replace
+from ipaddress import IPv4Network, collapse_addresses
 
 from dcinfra.errors import Problem
 from dcinfra.model.security import Rule
@@ -64,21 +64,71 @@ def needed_flows(stack: Stack, drafts: Sequence[Draft]) -> list[Need]:
     if ceph is not None:
         users = _with(drafts, "ceph-mon", "ceph-mgr", "ceph-osd", "ceph-mds", "ceph-client")
         pub = ceph.public_network
-        needs.append(Need("ceph-mon", users, _with(drafts, "ceph-mon"), "tcp", CEPH_MON_PORTS, pub,
-                          "ceph daemons and clients", "ceph-mon"))
-        needs.append(Need("ceph-daemons", users, _with(drafts, "ceph-osd", "ceph-mgr", "ceph-mds"), "tcp",
-                          CEPH_DAEMON_PORTS, pub, "ceph daemons and clients", "ceph-osd/mgr/mds"))
+        needs.append(
+            Need(
+                "ceph-mon",
+                users,
+                _with(drafts, "ceph-mon"),
+                "tcp",
+                CEPH_MON_PORTS,
+                pub,
+                "ceph daemons and clients",
+                "ceph-mon",
+            )
+        )
+        needs.append(
+            Need(
+                "ceph-daemons",
+                users,
+                _with(drafts, "ceph-osd", "ceph-mgr", "ceph-mds"),
+                "tcp",
+                CEPH_DAEMON_PORTS,
+                pub,
+                "ceph daemons and clients",
+                "ceph-osd/mgr/mds",
+            )
+        )
         if ceph.cluster_network and ceph.cluster_network != pub:
             osds = _with(drafts, "ceph-osd")
-            needs.append(Need("ceph-replication", osds, osds, "tcp", CEPH_DAEMON_PORTS, ceph.cluster_network,
-                              "ceph-osd", "ceph-osd"))
+            needs.append(
+                Need(
+                    "ceph-replication",
+                    osds,
+                    osds,
+                    "tcp",
+                    CEPH_DAEMON_PORTS,
+                    ceph.cluster_network,
+                    "ceph-osd",
+                    "ceph-osd",
+                )
+            )
     hdfs = stack.storage.hdfs
     if hdfs is not None:
         users = _with(drafts, "hdfs-namenode", "hdfs-datanode", "compute")
-        needs.append(Need("hdfs-namenode", users, _with(drafts, "hdfs-namenode"), "tcp", HDFS_NAMENODE_PORTS,
-                          hdfs.network, "hdfs nodes and compute clients", "hdfs-namenode"))
-        needs.append(Need("hdfs-datanode", users, _with(drafts, "hdfs-datanode"), "tcp", HDFS_DATANODE_PORTS,
-                          hdfs.network, "hdfs nodes and compute clients", "hdfs-datanode"))
+        needs.append(
+            Need(
+                "hdfs-namenode",
+                users,
+                _with(drafts, "hdfs-namenode"),
+                "tcp",
+                HDFS_NAMENODE_PORTS,
+                hdfs.network,
+                "hdfs nodes and compute clients",
+                "hdfs-namenode",
+            )
+        )
+        needs.append(
+            Need(
+                "hdfs-datanode",
+                users,
+                _with(drafts, "hdfs-datanode"),
+                "tcp",
+                HDFS_DATANODE_PORTS,
+                hdfs.network,
+                "hdfs nodes and compute clients",
+                "hdfs-datanode",
+            )
+        )
     compute = frozenset(d.name for d in drafts if "compute" in d.roles)
     if len(compute) > 1:
         net = "compute" if stack.fabric.compute is not None else "management"
@@ -91,10 +141,23 @@ def needed_flows(stack: Stack, drafts: Sequence[Draft]) -> list[Need]:
     if k8s is not None:
         cp = _with(drafts, "k8s-control-plane")
         if cp:
-            needs.append(Need("kube-apiserver", everyone, cp, "tcp", ("6443",), "management", "all hosts",
-                              "k8s-control-plane"))
-            needs.append(Need("kubelet", cp, everyone, "tcp", ("10250",), "management", "k8s-control-plane",
-                              "all hosts"))
+            needs.append(
+                Need(
+                    "kube-apiserver",
+                    everyone,
+                    cp,
+                    "tcp",
+                    ("6443",),
+                    "management",
+                    "all hosts",
+                    "k8s-control-plane",
+                )
+            )
+            needs.append(
+                Need(
+                    "kubelet", cp, everyone, "tcp", ("10250",), "management", "k8s-control-plane", "all hosts"
+                )
+            )
     return needs
 
 
@@ -140,7 +203,7 @@ class Policy:
     def _matches(self, rule: Rule, src: str | None, dst: str, flow: Need) -> bool:
         if rule.network is not None and rule.network != flow.network:
             return False
-        if rule.protocol != "any" and rule.protocol != flow.protocol:
+        if rule.protocol not in ("any", flow.protocol):
             return False
         if not _covers(rule.ports, flow.ports):
             return False
@@ -168,51 +231,69 @@ class Policy:
         return frozenset(z for z, m in self.zones.items() if host in m), self.tenant.get(host)
 
 
-def evaluate(stack: Stack, drafts: Sequence[Draft], needs: Sequence[Need], problems: list[Problem]) -> list[Flow]:
+def evaluate(
+    stack: Stack, drafts: Sequence[Draft], needs: Sequence[Need], problems: list[Problem]
+) -> list[Flow]:
     """Verdict per needed flow; a blocked one is a problem naming the rule and the flow."""
     policy = Policy(stack, drafts)
     flows = []
     for need in needs:
-        verdict: tuple[bool, str, str | None, str] | None = None
-        # Hosts with the same zones and tenant get the same verdict: evaluate one per signature pair.
+        # Hosts with the same zones and tenant get the same verdict: one representative per signature.
         srcs: dict[object, str | None] = {}
-        for s in sorted(need.src) or [None]:
-            srcs.setdefault(policy.signature(s) if s else None, s)
+        for src in sorted(need.src):
+            srcs.setdefault(policy.signature(src), src)
+        if not need.src:
+            srcs[None] = None  # sources outside the plan (a CIDR)
         dsts: dict[object, str] = {}
-        for d in sorted(need.dst):
-            dsts.setdefault(policy.signature(d), d)
-        for s in srcs.values():
-            for d in dsts.values():
-                if s == d and need.name.startswith("bench") and len(need.src) > 1:
-                    continue
-                ok, why = policy.decide(need, s, d)
-                if not ok:
-                    verdict = (False, why, s, d)
-                    break
-            if verdict:
-                break
-        if verdict is None:
-            last = "required flow" if stack.security.allow_required_flows else "rules"
-            flows.append(Flow(need.name, need.src_desc, need.dst_desc, need.protocol, need.ports, need.network,
-                              last, True))
+        for dst in sorted(need.dst):
+            dsts.setdefault(policy.signature(dst), dst)
+        blocked: tuple[str, str | None, str] | None = None
+        deciders: set[str] = set()
+        # Port by port, so a rule that covers only part of a flow is judged on that part.
+        for port in need.ports or ("",):
+            one = replace(need, ports=(port,) if port else ())
+            for src_host in srcs.values():
+                for dst_host in dsts.values():
+                    ok, why = policy.decide(one, src_host, dst_host)
+                    deciders.add(why)
+                    if not ok and blocked is None:
+                        blocked = (why, src_host, dst_host)
+        if blocked is None:
+            flows.append(
+                Flow(
+                    need.name,
+                    need.src_desc,
+                    need.dst_desc,
+                    need.protocol,
+                    need.ports,
+                    need.network,
+                    "; ".join(sorted(deciders)),
+                    True,
+                )
+            )
             continue
-        _, why, s, d = verdict
+        why, src_host, dst_host = blocked
         ports = ",".join(need.ports) or "all ports"
-        problems.append(Problem(
-            why.split(" ", 1)[0],
-            f"blocks flow {need.name!r} ({need.protocol}/{ports} from {need.src_desc} to {need.dst_desc} on the "
-            f"{need.network} network), e.g. {s or need.src_cidrs[0]} -> {d}; decided by {why}",
-            "the stack needs this flow: narrow or reorder the rule, allow it explicitly, or set "
-            "allow_required_flows=True",
-            "security.blocks-flow",
-        ))
-        flows.append(Flow(need.name, need.src_desc, need.dst_desc, need.protocol, need.ports, need.network,
-                          why, False))
+        example = f"{src_host or need.src_cidrs[0]} -> {dst_host}"
+        problems.append(
+            Problem(
+                why.split(" ", 1)[0],
+                f"blocks flow {need.name!r} ({need.protocol}/{ports} from {need.src_desc} to "
+                f"{need.dst_desc} on the {need.network} network), e.g. {example}; decided by {why}",
+                "the stack needs this flow: narrow or reorder the rule, allow it explicitly, or set "
+                "allow_required_flows=True",
+                "security.blocks-flow",
+            )
+        )
+        flows.append(
+            Flow(need.name, need.src_desc, need.dst_desc, need.protocol, need.ports, need.network, why, False)
+        )
     return flows
 
 
 def _cidrs(addresses: Iterable[str]) -> tuple[str, ...]:
-    return tuple(str(n) for n in collapse_addresses(IPv4Address(a) for a in addresses))
+    nets = collapse_addresses(IPv4Network(a) for a in addresses)
+    return tuple(str(n) for n in nets)
 
 
 def compile_rulesets(
@@ -229,7 +310,7 @@ def compile_rulesets(
             if hosts is None:
                 cache[key] = ()
             else:
-                addrs = []
+                addrs: list[str] = []
                 for h in sorted(hosts):
                     d = policy.drafts[h]
                     if network is None:
@@ -261,8 +342,16 @@ def compile_rulesets(
         if sec.tenant_isolation and mine:
             for other in sorted(tenants - {mine}):
                 hosts = frozenset(h for h, t in policy.tenant.items() if t == other)
-                rules.append(FirewallRule(f"tenant-isolation: from tenant {other}", "drop", "any", (),
-                                          sources(hosts, None), None))
+                rules.append(
+                    FirewallRule(
+                        f"tenant-isolation: from tenant {other}",
+                        "drop",
+                        "any",
+                        (),
+                        sources(hosts, None),
+                        None,
+                    )
+                )
         for rule in sec.rules:
             dst = policy.members(rule.dst)
             if dst is not None and d.name not in dst:
@@ -273,8 +362,16 @@ def compile_rulesets(
             srcs = sources(src, rule.network)
             if src is not None and not srcs:
                 continue
-            rules.append(FirewallRule(f"rule {rule.name}", "accept" if rule.action == "allow" else "drop",
-                                      rule.protocol, tuple(str(p) for p in rule.ports), srcs, iface(rule.network)))
+            rules.append(
+                FirewallRule(
+                    f"rule {rule.name}",
+                    "accept" if rule.action == "allow" else "drop",
+                    rule.protocol,
+                    tuple(str(p) for p in rule.ports),
+                    srcs,
+                    iface(rule.network),
+                )
+            )
         if sec.allow_required_flows:
             for need in needs:
                 if d.name not in need.dst:
@@ -282,8 +379,11 @@ def compile_rulesets(
                 srcs = need.src_cidrs or sources(need.src, need.network)
                 if not srcs:
                     continue
-                rules.append(FirewallRule(f"flow {need.name}", "accept", need.protocol, need.ports, srcs,
-                                          iface(need.network)))
+                rules.append(
+                    FirewallRule(
+                        f"flow {need.name}", "accept", need.protocol, need.ports, srcs, iface(need.network)
+                    )
+                )
         rulesets[key] = tuple(rules)
     return rulesets, assignment
 
@@ -293,8 +393,12 @@ def ssh_sources(stack: Stack) -> tuple[str, ...]:
     return (str(stack.security.ssh.management_cidr or stack.fabric.management.cidr),)
 
 
-def build(stack: Stack, drafts: Sequence[Draft], interfaces: dict[str, str], problems: list[Problem],
-          ) -> tuple[SecurityPlan, dict[str, str]]:
+def build(
+    stack: Stack,
+    drafts: Sequence[Draft],
+    interfaces: dict[str, str],
+    problems: list[Problem],
+) -> tuple[SecurityPlan, dict[str, str]]:
     """The security plan and each host's ruleset key."""
     needs = needed_flows(stack, drafts)
     flows = evaluate(stack, drafts, needs, problems)
@@ -309,4 +413,3 @@ def build(stack: Stack, drafts: Sequence[Draft], interfaces: dict[str, str], pro
         ssh_permit_root_login=ssh.permit_root_login,
         ssh_max_auth_tries=ssh.max_auth_tries,
     ), assignment
-

@@ -25,21 +25,40 @@ def resolve(placement: Placement, path: str, drafts: Sequence[Draft], problems: 
     names = {d.name: d for d in drafts}
     for i, p in enumerate(placement.pools):
         if p not in pools:
-            problems.append(Problem(f"{path}.pools[{i}]", f"unknown pool {p!r}",
-                                    f"pools: {', '.join(sorted(pools))}", "refs.pool"))
+            problems.append(
+                Problem(
+                    f"{path}.pools[{i}]",
+                    f"unknown pool {p!r}",
+                    f"pools: {', '.join(sorted(pools))}",
+                    "refs.pool",
+                )
+            )
     for i, h in enumerate(placement.hosts):
         if h not in names:
-            problems.append(Problem(f"{path}.hosts[{i}]", f"unknown host {h!r}",
-                                    "name a planned host (`dcinfra plan` lists them)", "refs.host"))
+            problems.append(
+                Problem(
+                    f"{path}.hosts[{i}]",
+                    f"unknown host {h!r}",
+                    "name a planned host (`dcinfra plan` lists them)",
+                    "refs.host",
+                )
+            )
     cands = [d for d in drafts if d.pool.name in placement.pools or d.name in placement.hosts]
     if not placement.pools and not placement.hosts:
-        problems.append(Problem(path, "placement selects no hosts", "give pools=[...] or hosts=[...]",
-                                "placement.empty"))
+        problems.append(
+            Problem(path, "placement selects no hosts", "give pools=[...] or hosts=[...]", "placement.empty")
+        )
     if placement.count is None:
         return cands
     if placement.count > len(cands):
-        problems.append(Problem(f"{path}.count", f"count={placement.count} but only {len(cands)} candidate hosts",
-                                "lower count or add pools/hosts", "placement.count"))
+        problems.append(
+            Problem(
+                f"{path}.count",
+                f"count={placement.count} but only {len(cands)} candidate hosts",
+                "lower count or add pools/hosts",
+                "placement.count",
+            )
+        )
         return cands
     # Round-robin over racks so daemons such as monitors do not share a failure domain.
     by_rack: dict[str, list[Draft]] = {}
@@ -61,7 +80,9 @@ def _pow2_floor(n: float) -> int:
     return p
 
 
-def plan_ceph(stack: Stack, ceph: CephCluster, drafts: list[Draft], problems: list[Problem]) -> CephPlan | None:
+def plan_ceph(
+    stack: Stack, ceph: CephCluster, drafts: list[Draft], problems: list[Problem]
+) -> CephPlan | None:
     """Daemon placement, OSDs, CRUSH tree and pools of the Ceph cluster."""
     base = "storage.ceph"
     lab = isinstance(stack.site, LabSite)
@@ -70,9 +91,14 @@ def plan_ceph(stack: Stack, ceph: CephCluster, drafts: list[Draft], problems: li
     osd_hosts = resolve(ceph.osds, f"{base}.osds", drafts, problems)
     mds_hosts: list[Draft] = []
     if ceph.cephfs is not None:
-        mds_hosts = resolve(ceph.cephfs.mds, f"{base}.cephfs.mds", drafts, problems) if ceph.cephfs.mds else mgrs
-    clients = (resolve(ceph.clients, f"{base}.clients", drafts, problems) if ceph.clients
-               else [d for d in drafts if "compute" in d.roles])
+        mds_hosts = (
+            resolve(ceph.cephfs.mds, f"{base}.cephfs.mds", drafts, problems) if ceph.cephfs.mds else mgrs
+        )
+    clients = (
+        resolve(ceph.clients, f"{base}.clients", drafts, problems)
+        if ceph.clients
+        else [d for d in drafts if "compute" in d.roles]
+    )
     for d in mons:
         d.roles.add("ceph-mon")
     for d in mgrs:
@@ -103,17 +129,41 @@ def plan_ceph(stack: Stack, ceph: CephCluster, drafts: list[Draft], problems: li
     for o in osds:
         rack = next(d.rack for d in osd_hosts if d.name == o.host)
         racks.setdefault(rack, {}).setdefault(o.host, []).append(o)
-    crush = CrushBucket("root", "default", tuple(
-        CrushBucket("rack", rack, tuple(
-            CrushBucket("host", host, tuple(CrushBucket("osd", f"osd.{o.id}") for o in hosts[host]))
-            for host in hosts))
-        for rack, hosts in racks.items()))
+    crush = CrushBucket(
+        "root",
+        "default",
+        tuple(
+            CrushBucket(
+                "rack",
+                rack,
+                tuple(
+                    CrushBucket("host", host, tuple(CrushBucket("osd", f"osd.{o.id}") for o in hosts[host]))
+                    for host in hosts
+                ),
+            )
+            for rack, hosts in racks.items()
+        ),
+    )
     pools = list(ceph.pools)
     if ceph.cephfs is not None:
-        pools.append(CephPool(name=f"{ceph.cephfs.name}-metadata", application="cephfs", target_ratio=0.05,
-                              size=pools[0].size if pools else 3, min_size=pools[0].min_size if pools else 2))
-        pools.append(CephPool(name=f"{ceph.cephfs.name}-data", application="cephfs", target_ratio=1.0,
-                              size=pools[0].size if pools else 3, min_size=pools[0].min_size if pools else 2))
+        pools.append(
+            CephPool(
+                name=f"{ceph.cephfs.name}-metadata",
+                application="cephfs",
+                target_ratio=0.05,
+                size=pools[0].size if pools else 3,
+                min_size=pools[0].min_size if pools else 2,
+            )
+        )
+        pools.append(
+            CephPool(
+                name=f"{ceph.cephfs.name}-data",
+                application="cephfs",
+                target_ratio=1.0,
+                size=pools[0].size if pools else 3,
+                min_size=pools[0].min_size if pools else 2,
+            )
+        )
     total_ratio = sum(p.target_ratio for p in pools) or 1.0
     pool_plans = []
     for p in pools:
@@ -155,15 +205,23 @@ def plan_ceph(stack: Stack, ceph: CephCluster, drafts: list[Draft], problems: li
 HDFS_NAMENODE_RPC = 8020
 
 
-def plan_hdfs(stack: Stack, hdfs: HdfsCluster, drafts: list[Draft], problems: list[Problem]) -> HdfsPlan | None:
+def plan_hdfs(
+    stack: Stack, hdfs: HdfsCluster, drafts: list[Draft], problems: list[Problem]
+) -> HdfsPlan | None:
     """HDFS roles, rack mapping and the properties rendered into core-site.xml and hdfs-site.xml."""
     base = "storage.hdfs"
     nn = resolve(hdfs.namenode, f"{base}.namenode", drafts, problems)
     dns = resolve(hdfs.datanodes, f"{base}.datanodes", drafts, problems)
     if len(nn) != 1:
         if nn:
-            problems.append(Problem(f"{base}.namenode", f"selects {len(nn)} hosts; HDFS without HA has one NameNode",
-                                    "select one host (hosts=[...] or count=1)", "hdfs.namenode"))
+            problems.append(
+                Problem(
+                    f"{base}.namenode",
+                    f"selects {len(nn)} hosts; HDFS without HA has one NameNode",
+                    "select one host (hosts=[...] or count=1)",
+                    "hdfs.namenode",
+                )
+            )
         return None
     for d in nn:
         d.roles.add("hdfs-namenode")
