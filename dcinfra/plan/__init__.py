@@ -25,6 +25,7 @@ from dcinfra.plan.types import (
     Plan,
     RackPlan,
     RailNic,
+    StoragePlan,
     VerifyPlan,
 )
 
@@ -91,8 +92,7 @@ def _build(stack: Stack, problems: list[Problem]) -> Plan | None:
         racks=rack_plans,
         networks=networks,
         fabric=fabric[0] if fabric else None,
-        ceph=ceph,
-        hdfs=hdfs,
+        storage=StoragePlan(ceph=ceph, hdfs=hdfs),
         security=security,
         verify=_verify(stack, hosts, fabric[0] if fabric else None),
         versions={k: str(v) for k, v in stack.versions.model_dump().items()},

@@ -197,6 +197,14 @@ class HdfsPlan:
 
 
 @dataclass(frozen=True, slots=True)
+class StoragePlan:
+    """The storage clusters."""
+
+    ceph: CephPlan | None
+    hdfs: HdfsPlan | None
+
+
+@dataclass(frozen=True, slots=True)
 class Flow:
     """A connection the stack needs, and what the policy does with it."""
 
@@ -265,13 +273,22 @@ class Plan:
     racks: tuple[RackPlan, ...]
     networks: tuple[NetworkPlan, ...]
     fabric: FabricPlan | None
-    ceph: CephPlan | None
-    hdfs: HdfsPlan | None
+    storage: StoragePlan
     security: SecurityPlan
     verify: VerifyPlan | None
     versions: dict[str, str]
     lab: dict[str, Any]  # lab-site settings (bridge prefix, OSD size); {} on bare metal
     ssh_user: str
+
+    @property
+    def ceph(self) -> CephPlan | None:
+        """The Ceph cluster, if any."""
+        return self.storage.ceph
+
+    @property
+    def hdfs(self) -> HdfsPlan | None:
+        """The HDFS cluster, if any."""
+        return self.storage.hdfs
 
     def host(self, name: str) -> HostPlan:
         """The host called ``name``."""
