@@ -85,6 +85,8 @@ def load_stack(path: str | Path, cfg: config_mod.Config | None = None) -> Stack:
             raise StackInvalid(problems_from_pydantic(e, prefix=e.title), source=where) from None
         except ConfigError:
             raise
+        except SyntaxError as e:
+            raise StackLoadError(f"{path}:{e.lineno}: SyntaxError: {e.msg}") from e
         except Exception as e:
             where = _caller_line(path, e)
             raise StackLoadError(f"{where}: {type(e).__name__}: {e}") from e

@@ -21,6 +21,7 @@ class LabSite(Spec):
     """
 
     kind: Literal["lab"] = "lab"
+    """Site kind (the discriminator); leave the default."""
     bridge_prefix: str = Field(default="dci", pattern=r"^[a-z][a-z0-9]{0,5}$")
     """Prefix of the host-side bridge and veth names (Linux limits interface names to 15 bytes)."""
     osd_size_gb: int = Field(default=4, ge=1, le=64)
@@ -55,6 +56,7 @@ class BareMetalSite(Spec):
     """
 
     kind: Literal["baremetal"] = "baremetal"
+    """Site kind (the discriminator); leave the default."""
     hosts: tuple[BareMetalHost, ...] = Field(min_length=1)
     """Every host the stack places, by name."""
     ssh_user: str = "root"

@@ -19,7 +19,9 @@ class Stack(Spec):
     """A whole AI datacenter: where hosts come from, racks, compute, networks, storage, security,
     an optional platform, verification settings and pinned versions.
 
-    A stack file is a Python module that assigns ``stack``::
+    A stack file is a Python module that assigns ``stack``.
+
+    Example::
 
         from dcinfra import *
 

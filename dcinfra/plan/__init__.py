@@ -73,13 +73,16 @@ def _build(stack: Stack, problems: list[Problem]) -> Plan | None:
         attach = fabric[1]
     hosts = tuple(_host(stack, d, ifaces, attach, assignment[d.name]) for d in drafts)
     networks = _networks(stack, drafts, ifaces)
+    in_rack: dict[str, list[Draft]] = {}
+    for d in drafts:
+        in_rack.setdefault(d.rack, []).append(d)
     rack_plans = tuple(
         RackPlan(
             r.name,
             r.cooling,
             r.power_budget_kw,
-            round(sum(d.hw.power_kw for d in drafts if d.rack == r.name), 3),
-            tuple(d.name for d in drafts if d.rack == r.name),
+            round(sum(d.hw.power_kw for d in in_rack.get(r.name, ())), 3),
+            tuple(d.name for d in in_rack.get(r.name, ())),
         )
         for r in racks
     )

@@ -193,6 +193,8 @@ def cabling(
                 leaf_order.append(name)
                 leaf_load[name] = 0
             for pos, (host, ifaces) in enumerate(members):
+                if rail >= len(ifaces):
+                    continue  # fewer rails than the fabric: reported by checks (fabric.heterogeneous)
                 k, port = divmod(pos, down)
                 leaf = leaf_name(su, rail, k, per)
                 leaf_load[leaf] += 1

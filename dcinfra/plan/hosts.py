@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network
@@ -58,26 +59,28 @@ def unknown(kind: str, path: str, value: str, known: list[str]) -> Problem:
     return Problem(path, f"unknown {kind} {value!r}", f"{hint}known: {', '.join(known)}", "catalog.unknown")
 
 
-def resolve_hardware(pool: NodePool, path: str, problems: list[Problem]) -> Hw | None:
-    """Merge the catalog profile with the pool's overrides; None when a name is unknown."""
+def resolve_hardware(pool: NodePool, path: str, problems: list[Problem]) -> Hw:
+    """Merge the catalog profile with the pool's overrides.
+
+    Problems are reported, but planning goes on with a best guess (the closest profile, the name as
+    given) so that one typo does not set off a cascade of follow-on problems about the same pool."""
     h = pool.hardware
     base = None
     if h.profile is not None:
         base = NODE_PROFILES.get(h.profile.lower())
         if base is None:
             problems.append(unknown("node profile", f"{path}.profile", h.profile, sorted(NODE_PROFILES)))
-            return None
+            near = closest(h.profile, sorted(NODE_PROFILES))
+            base = NODE_PROFILES[near[0]] if near else None
     gpu = h.gpu if h.gpu is not None else (base.gpu if base else None)
     if gpu is not None and gpu.lower() == "none":
         gpu = None
     if gpu is not None and gpu.lower() not in GPUS:
         problems.append(unknown("GPU", f"{path}.gpu", gpu, [*sorted(GPUS), "none"]))
-        return None
     nic = h.compute_nic if h.compute_nic is not None else (base.compute_nic if base else None)
     if nic is not None and nic.lower() not in NICS:
         problems.append(unknown("NIC", f"{path}.compute_nic", nic, sorted(NICS)))
-        return None
-    missing = []
+    missing: list[str] = []
 
     def pick(name: str, own: object, default: object) -> object:
         if own is not None:
@@ -100,7 +103,11 @@ def resolve_hardware(pool: NodePool, path: str, problems: list[Problem]) -> Hw |
                 "hardware.incomplete",
             )
         )
-        return None
+        gpu_count = gpu_count if gpu_count is not None else 0
+        rails = rails if rails is not None else 0
+        cores = cores if cores is not None else 1
+        mem = mem if mem is not None else 1
+        power = power if power is not None else 0.0
     assert isinstance(gpu_count, int) and isinstance(rails, int) and isinstance(cores, int)
     assert isinstance(mem, int) and isinstance(power, int | float)
     if gpu is None and gpu_count:
@@ -167,8 +174,6 @@ def make_hosts(stack: Stack, problems: list[Problem]) -> list[Draft]:
             )
         pool_names.setdefault(pool.name, pi)
         hw = resolve_hardware(pool, f"{path}.hardware", problems)
-        if hw is None:
-            continue
         for i in range(1, pool.count + 1):
             name = hostname(pool, i)
             if name in seen:
@@ -228,10 +233,12 @@ def place(stack: Stack, drafts: list[Draft], problems: list[Problem]) -> list[Ra
                         "racks.unknown",
                     )
                 )
+    chosen_by_pool = {pi: [r for r in p.racks if r in by_name] for pi, p in enumerate(stack.compute.pools)}
     for d in drafts:
         pool = d.pool
+        before = sum(unplaced.values())
         if pool.racks:
-            chosen = [r for r in pool.racks if r in by_name]
+            chosen = chosen_by_pool[d.pool_index]
             if not chosen:
                 d.rack = racks[0].name
                 continue
@@ -254,8 +261,11 @@ def place(stack: Stack, drafts: list[Draft], problems: list[Problem]) -> list[Ra
                 unplaced[d.pool_index] = unplaced.get(d.pool_index, 0) + 1
                 fit = racks[-1].name
             d.rack = fit
-        power[d.rack] += d.hw.power_kw
-        count[d.rack] += 1
+        if sum(unplaced.values()) == before:
+            # Overflow nodes are reported once (racks.capacity) and not counted against the
+            # fallback rack, which would only add a second, misleading over-budget problem.
+            power[d.rack] += d.hw.power_kw
+            count[d.rack] += 1
     for pi, n in sorted(unplaced.items()):
         pool = stack.compute.pools[pi]
         if pool.racks and pool.nodes_per_rack is not None:
@@ -280,14 +290,17 @@ def place(stack: Stack, drafts: list[Draft], problems: list[Problem]) -> list[Ra
                     "racks.capacity",
                 )
             )
+    liquid_pools: dict[str, set[str]] = {}
+    for d in drafts:
+        if d.hw.cooling == "liquid":
+            liquid_pools.setdefault(d.rack, set()).add(d.pool.name)
     for i, r in enumerate(racks):
         if r.power_budget_kw is not None and power[r.name] > r.power_budget_kw + 1e-9:
-            hosts = [d for d in drafts if d.rack == r.name]
             problems.append(
                 Problem(
                     f"racks[{i}].power_budget_kw",
                     f"rack {r.name!r} draws {power[r.name]:.1f} kW "
-                    f"({len(hosts)} nodes) over its budget of {r.power_budget_kw:g} kW",
+                    f"({count[r.name]} nodes) over its budget of {r.power_budget_kw:g} kW",
                     f"raise the budget to at least {math.ceil(power[r.name])} kW or place fewer "
                     "nodes in it (nodes_per_rack)",
                     "racks.power",
@@ -302,7 +315,7 @@ def place(stack: Stack, drafts: list[Draft], problems: list[Problem]) -> list[Ra
                     "racks.space",
                 )
             )
-        liquid = sorted({d.pool.name for d in drafts if d.rack == r.name and d.hw.cooling == "liquid"})
+        liquid = sorted(liquid_pools.get(r.name, ()))
         if liquid and r.cooling != "liquid":
             problems.append(
                 Problem(
@@ -325,6 +338,7 @@ def nth(net: IPv4Network, seq: int) -> str:
     return str(IPv4Address(int(net.network_address) + FIRST_HOST_OFFSET + seq))
 
 
+@functools.lru_cache(maxsize=64)
 def rail_subnets(cidr: IPv4Network, rails: int) -> list[IPv4Network]:
     """The compute CIDR split evenly, one subnet per rail (a power-of-two split)."""
     if rails <= 1:

@@ -40,7 +40,7 @@ SUPERPOD_RA = [
 ]
 
 
-@pytest.mark.parametrize(("su", "leaf", "spine", "core", "nl", "ls", "sc"), SUPERPOD_RA, ids=lambda v: str(v))
+@pytest.mark.parametrize(("su", "leaf", "spine", "core", "nl", "ls", "sc"), SUPERPOD_RA, ids=str)
 def test_fat_tree_matches_nvidia_superpod_ra(
     su: int, leaf: int, spine: int, core: int, nl: int, ls: int, sc: int
 ) -> None:

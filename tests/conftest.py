@@ -1,0 +1,34 @@
+"""Shared fixtures: the repository root and a loader for the reference stacks in ``stacks/``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from dcinfra.config import Config
+from dcinfra.loader import load_stack
+from dcinfra.model.stack import Stack
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    """The repository root (where ``stacks/`` and ``pyproject.toml`` are)."""
+    return REPO_ROOT
+
+
+LoadStack = Callable[..., Stack]
+
+
+@pytest.fixture(scope="session")
+def load() -> LoadStack:
+    """``load("superpod", su_count=16)``: a reference stack from ``stacks/``, with ``--config`` values."""
+
+    def _load(name: str, **config: object) -> Stack:
+        cfg = Config({key: str(value) for key, value in config.items()})
+        return load_stack(REPO_ROOT / "stacks" / f"{name}.py", cfg)
+
+    return _load
