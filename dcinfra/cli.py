@@ -336,25 +336,45 @@ def plan(
 def render(
     stack_file: StackArg,
     out_dir: Annotated[
-        Path,
+        Path | None,
         typer.Option(
             "--out", "-o", help="Directory to write the files into (created if missing).", show_default=False
         ),
-    ],
+    ] = None,
+    gitops: Annotated[
+        Path | None,
+        typer.Option(
+            "--gitops",
+            help="Also write the platform objects as Argo CD / Flux manifests into this directory.",
+            show_default=False,
+        ),
+    ] = None,
+    helm_as: Annotated[
+        str, typer.Option("--helm-as", help="Helm releases as 'argocd' Applications or 'flux' HelmReleases.")
+    ] = "argocd",
     config: ConfigOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Write every file dcinfra will deploy into a directory.
 
-    Inventory, host vars, every per-host config file, the cabling list and a topology picture.
-    The output is byte-identical for the same stack and configuration.
+    Inventory, host vars, every per-host config file, the cabling list and a topology picture
+    (--out); the Kubernetes platform as GitOps manifests (--gitops). The output is byte-identical for
+    the same stack and configuration.
     """
     from dcinfra.render import render as render_files
     from dcinfra.render import write_tree
 
     with _reporting_errors():
+        if out_dir is None and gitops is None:
+            raise DcinfraError("nothing to write: give --out DIR (host files) and/or --gitops DIR (platform)")
+        if helm_as not in ("argocd", "flux"):
+            raise DcinfraError(f"--helm-as {helm_as!r}: expected 'argocd' or 'flux'")
         stack = _load(stack_file, config)
         compiled = _compile(stack, stack_file)
+        if gitops is not None:
+            _render_gitops(stack, compiled, gitops, helm_as, as_json and out_dir is None)
+        if out_dir is None:
+            return
         with _spinner(f"rendering {len(compiled.hosts):,} hosts into {out_dir}", len(compiled.hosts)):
             files = render_files(compiled)
             written = write_tree(files, out_dir)
@@ -367,6 +387,27 @@ def render(
             )
             return
         _out().print(render_files_summary(files, out_dir, {h.name for h in compiled.hosts}))
+
+
+def _render_gitops(stack: Stack, compiled: Plan, out: Path, helm_as: str, as_json: bool) -> None:
+    from dcinfra.platform.gitops import render_gitops
+    from dcinfra.platform.objects import build_objects
+    from dcinfra.platform.plan import plan_platform
+
+    pp = plan_platform(stack, compiled)
+    if pp is None:
+        raise DcinfraError(
+            f"stack {stack.name!r} declares no Kubernetes platform (platform=Platform(kubernetes=...)); "
+            "--gitops has nothing to write"
+        )
+    record = render_gitops(build_objects(pp), out, "flux" if helm_as == "flux" else "argocd")
+    if as_json:
+        _emit_json({"gitops": str(out), "helm_as": record.helm_as, "files": list(record.files)})
+        return
+    _out().print(
+        f"wrote {len(record.files)} manifests to {out} (Helm as {record.helm_as}); "
+        f"removed {len(record.removed)} stale"
+    )
 
 
 def _rel(path: Path, base: Path) -> str:
@@ -844,3 +885,13 @@ def render_catalog() -> RenderableType:
         )
     )
     return Group(*parts)
+
+
+def _register_operations() -> None:
+    # The operating commands live in their own module; registered last so they can reuse the helpers above.
+    from dcinfra.cli_ops import register
+
+    register(app)
+
+
+_register_operations()

@@ -2,7 +2,7 @@
 
 from dcinfra.model.compute import Compute, Hardware, NodePool, Rack
 from dcinfra.model.fabric import ComputeFabric, Fabric, Network, RoceSettings
-from dcinfra.model.platform import Kubernetes, Platform
+from dcinfra.model.platform import GpuQuota, Kubernetes, Platform
 from dcinfra.model.security import Rule, Security, SshPolicy, Tenant, Zone
 from dcinfra.model.site import BareMetalHost, BareMetalSite, LabSite
 from dcinfra.model.stack import Stack
@@ -19,6 +19,7 @@ __all__ = [
     "Compute",
     "ComputeFabric",
     "Fabric",
+    "GpuQuota",
     "Hardware",
     "HdfsCluster",
     "Kerberos",

@@ -1,11 +1,43 @@
-"""The optional Kubernetes platform layered on the hosts."""
+"""The optional Kubernetes platform layered on the hosts.
+
+The platform objects (namespaces, NetworkPolicies, GPU Operator, rail attachments, storage classes,
+Kueue queues, the benchmark Job) are built from the plan by :mod:`dcinfra.platform`; these classes only
+say what the stack wants. Chart versions pinned here are the platform's part of the versions lock.
+"""
 
 from __future__ import annotations
+
+from typing import Literal
 
 from pydantic import Field
 
 from dcinfra.model.base import Spec
 from dcinfra.model.storage import Placement
+
+# A DNS-1123 label: namespace, queue and tenant names.
+_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
+
+
+class GpuQuota(Spec):
+    """A tenant's share of the GPUs: one Kueue ClusterQueue fed by the LocalQueues of its namespaces.
+
+    Jobs go request -> LocalQueue (in the namespace) -> ClusterQueue (this tenant) -> admission within
+    ``gpus`` (plus what it may borrow from idle quota of the other tenants) -> run.
+
+    Example::
+
+        GpuQuota(name="research", namespaces=["training"], gpus=192)
+        GpuQuota(name="serving", namespaces=["inference"], gpus=64, borrowing_limit=0)
+    """
+
+    name: str = Field(pattern=_LABEL)
+    """Tenant name: names the ClusterQueue."""
+    namespaces: tuple[str, ...] = Field(min_length=1)
+    """Workload namespaces whose jobs count against this quota (each in at most one tenant)."""
+    gpus: int = Field(ge=0)
+    """Nominal GPU quota, guaranteed to this tenant."""
+    borrowing_limit: int | None = Field(default=None, ge=0)
+    """GPUs it may borrow beyond ``gpus`` from idle quota of other tenants; None: no limit, 0: none."""
 
 
 class Kubernetes(Spec):
@@ -14,7 +46,10 @@ class Kubernetes(Spec):
     Example::
 
         Kubernetes(version="1.31", control_plane=Placement(pools=["svc"], count=3),
-                   namespaces=["training", "inference"])
+                   namespaces=["training", "inference"],
+                   kubeconfig="~/.kube/h100.yaml", context="h100-admin",
+                   tenants=[GpuQuota(name="research", namespaces=["training"], gpus=192),
+                            GpuQuota(name="serving", namespaces=["inference"], gpus=64)])
     """
 
     version: str = "1.31"
@@ -22,13 +57,45 @@ class Kubernetes(Spec):
     control_plane: Placement | None = None
     """Control-plane hosts (when dcinfra's hosts run it); None: an existing cluster."""
     namespaces: tuple[str, ...] = ("training",)
-    """Workload namespaces (Pod Security ``restricted`` by default, default-deny)."""
+    """Workload namespaces (Pod Security ``restricted``, default-deny NetworkPolicies)."""
+    kubeconfig: str | None = None
+    """Path of the kubeconfig file Pulumi uses; None: ``$KUBECONFIG`` or ``~/.kube/config``."""
+    context: str | None = None
+    """kubeconfig context; None: the file's current context."""
     gpu_operator: bool = True
-    """Install the NVIDIA GPU Operator."""
+    """Install the NVIDIA GPU Operator (only when some compute host has GPUs)."""
+    gpu_operator_version: str = Field(default="v25.10.1", pattern=r"^v\d+\.\d+\.\d+$")
+    """GPU Operator Helm chart version; at least v25.3.1 (the container-toolkit CVE fixes)."""
+    gpu_driver: Literal["host", "operator"] = "host"
+    """Who installs the NVIDIA driver: ``host`` (dcinfra's nvidia_driver role; the operator's driver
+    container is disabled) or ``operator`` (the GPU Operator's driver container)."""
+    toolkit_version: str | None = Field(default=None, pattern=r"^v\d+\.\d+\.\d+(-[a-z0-9.]+)?$")
+    """NVIDIA Container Toolkit image tag to force (e.g. ``v1.18.1``); None: the chart's own. At least
+    v1.17.8."""
+    network_operator: bool = True
+    """Install the NVIDIA Network Operator (Multus, IPoIB/macvlan CNI, NV-IPAM, RDMA shared device
+    plugin) and one NetworkAttachmentDefinition per compute rail (only with a compute fabric)."""
+    network_operator_version: str = Field(default="25.7.0", pattern=r"^\d+\.\d+\.\d+$")
+    """Network Operator Helm chart version (its components run the matching image tags)."""
+    storage: Literal["ceph-csi", "rook", "none"] = "ceph-csi"
+    """Persistent volumes: ``ceph-csi`` (RBD and CephFS StorageClasses on the stack's host Ceph),
+    ``rook`` (Rook runs the stack's Ceph in Kubernetes instead), or ``none``."""
+    ceph_csi_version: str = Field(default="3.15.1", pattern=r"^\d+\.\d+\.\d+$")
+    """ceph-csi Helm chart version (ceph-csi-rbd and ceph-csi-cephfs)."""
+    rook_version: str = Field(default="v1.17.5", pattern=r"^v\d+\.\d+\.\d+$")
+    """Rook Helm chart version, with ``storage="rook"``."""
     kueue: bool = True
-    """Install Kueue with a queue per workload namespace."""
+    """Install Kueue with a queue per tenant (default: one tenant per workload namespace)."""
+    kueue_version: str = Field(default="0.14.4", pattern=r"^\d+\.\d+\.\d+$")
+    """Kueue Helm chart version."""
     gpu_quota: int | None = Field(default=None, ge=1)
-    """GPUs per namespace queue; None: all of them."""
+    """Without ``tenants``: GPUs per namespace queue; None: all of them (shared through borrowing)."""
+    tenants: tuple[GpuQuota, ...] = ()
+    """GPU quotas per tenant; empty: one tenant per workload namespace with ``gpu_quota``."""
+    bench_image: str | None = None
+    """Image of the verification benchmark Job (one indexed pod per compute host, running the verify
+    stage's bench code): it must contain dcinfra with its ``verify`` extra, e.g. an image built
+    ``FROM nvcr.io/nvidia/pytorch:25.01-py3`` with ``pip install dcinfra[verify]``. None: no Job."""
 
 
 class Platform(Spec):

@@ -274,6 +274,11 @@ def _check(stack: Stack) -> tuple[list[Problem], Plan | None]:
     plan = _build(stack, planner)
     seen = {(p.path, p.message) for p in problems}
     problems.extend(p for p in planner if (p.path, p.message) not in seen)
+    if plan is not None and not problems and stack.platform is not None:
+        # The platform layer is checked against the compiled plan (namespaces, quotas, versions).
+        from dcinfra.platform.plan import platform_problems
+
+        problems.extend(platform_problems(stack, plan))
     return problems, (plan if not problems else None)
 
 

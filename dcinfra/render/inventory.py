@@ -95,6 +95,9 @@ def all_yml(plan: Plan) -> bytes:
     sec = plan.security
     data: dict[str, Any] = {
         "ansible_user": plan.ssh_user,
+        # Lab nodes run the host image's Debian Python; interpreter discovery could pick a user-level
+        # shim (pyenv) of the controller that does not work over SSH.
+        **({"ansible_python_interpreter": "/usr/bin/python3"} if plan.site == "lab" else {}),
         "dcinfra_stack": plan.stack,
         "dcinfra_site": plan.site,
         "dcinfra_versions": dict(plan.versions),

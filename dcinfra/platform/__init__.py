@@ -1,0 +1,18 @@
+"""The Kubernetes platform layer: objects built from the Plan, deployed by Pulumi or rendered for GitOps.
+
+    Stack + Plan --plan_platform--> PlatformPlan --build_objects--> (K8sObject | HelmChart, ...)
+                                                                     |
+                                   +---------------------------------+----------------------+
+                                   v                                                        v
+                 program.register(...) through pulumi-kubernetes          gitops.render_gitops(...)
+                 driven by pulumi_engine.preview/up/destroy               one YAML per object +
+                 (Automation API, file:// backend in the state dir)       kustomization.yaml
+
+Everything up to the objects is pure; :mod:`dcinfra.platform.pulumi_engine` is the only module with side
+effects (it runs the Pulumi CLI).
+"""
+
+from dcinfra.platform.objects import HelmChart, K8sObject, build_objects
+from dcinfra.platform.plan import PlatformPlan, plan_platform, platform_problems
+
+__all__ = ["HelmChart", "K8sObject", "PlatformPlan", "build_objects", "plan_platform", "platform_problems"]
