@@ -72,11 +72,15 @@ def register(app: typer.Typer) -> None:
         as_json: cli.JsonOpt = False,
         state_dir: StateOpt = None,
         force_unlock: ForceUnlockOpt = False,
+        skip_verify: Annotated[
+            bool, typer.Option("--skip-verify", help="Do not run the smoke benchmark after configuring.")
+        ] = False,
     ) -> None:
         """Provision the hosts (lab: create the namespaced nodes), render and configure them with Ansible.
 
         A second `up` changes nothing (changed=0 on every host).
-        Exit 0 when every host converged, 1 otherwise.
+        Then the smoke benchmark verifies it (skip with --skip-verify).
+        Exit 0 when every host converged and verified, 3 when verification missed a threshold, 1 on error.
         """
         from dcinfra.engines.ansible import NullProgress, RichProgress, format_summary
         from dcinfra.pipeline import ConfigureFailed
@@ -88,21 +92,37 @@ def register(app: typer.Typer) -> None:
             state = _state(stack.name, state_dir)
             progress = NullProgress() if as_json else RichProgress()
             try:
-                record = run_up(stack, state, steps=_Steps(), progress=progress, force_unlock=force_unlock)
+                record = run_up(
+                    stack,
+                    state,
+                    steps=_Steps(),
+                    progress=progress,
+                    force_unlock=force_unlock,
+                    run_verify=not skip_verify,
+                )
             except ConfigureFailed as exc:
                 if as_json:
                     cli._emit_json({"stack": stack.name, "ok": False, "configure": exc.record.to_dict()})
                 else:
                     cli._out().print(format_summary(exc.record))
                 raise
+            code = record.verify.report.exit_code if record.verify else 0
             if as_json:
                 cli._emit_json(record.to_dict())
-                return
-            out = cli._out()
-            out.print(format_summary(record.configure))
-            changed = record.configure.changed_total
-            made = f"created {len(record.hosts.created)}, repaired {len(record.hosts.repaired)} hosts; "
-            out.print(Text(f"✓ stack {stack.name!r} is up: {made}{changed} task(s) changed", style="green"))
+            else:
+                from dcinfra.verify import render_table
+
+                out = cli._out()
+                out.print(format_summary(record.configure))
+                if record.verify:
+                    out.print(render_table(record.verify.report))
+                changed = record.configure.changed_total
+                made = f"created {len(record.hosts.created)}, repaired {len(record.hosts.repaired)} hosts; "
+                out.print(
+                    Text(f"✓ stack {stack.name!r} is up: {made}{changed} task(s) changed", style="green")
+                )
+        if code:
+            raise typer.Exit(code)
 
     @app.command()
     def preview(
@@ -181,6 +201,34 @@ def register(app: typer.Typer) -> None:
                     style="green",
                 )
             )
+
+    @app.command()
+    def verify(
+        stack_file: cli.StackArg,
+        config: cli.ConfigOpt = None,
+        as_json: cli.JsonOpt = False,
+        state_dir: StateOpt = None,
+    ) -> None:
+        """Run the smoke benchmark on the compute hosts: link baseline, collective sweep, GEMM, DDP
+        training; expected (from the plan) vs measured.
+
+        Exit 0 when every check passed, 3 when a threshold was missed, 1 on error.
+        """
+        from dcinfra.engines.ansible import NullProgress, RichProgress
+        from dcinfra.pipeline import verify as run_verify
+        from dcinfra.verify import render_table
+
+        with cli._reporting_errors():
+            stack = cli._load(stack_file, config)
+            state = _state(stack.name, state_dir)
+            with state.lock("verify"):
+                record = run_verify(stack, state, progress=NullProgress() if as_json else RichProgress())
+            if as_json:
+                cli._emit_json(record.report.to_json())
+            else:
+                cli._out().print(render_table(record.report))
+                cli._out().print(Text(f"report: {record.files['json'].parent}", style="dim"))
+        raise typer.Exit(record.report.exit_code)
 
     lab = typer.Typer(help="Lab nodes: status and running commands on them.", no_args_is_help=True)
     app.add_typer(lab, name="lab")

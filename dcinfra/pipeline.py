@@ -67,6 +67,7 @@ class UpRecord:
     stack: str
     hosts: HostsRecord
     configure: RunRecord
+    verify: VerifyRecord | None = None  # None when verification was skipped or is disabled
 
     def to_dict(self) -> dict[str, Any]:
         """JSON for ``--json``."""
@@ -77,6 +78,7 @@ class UpRecord:
             "created": list(self.hosts.created),
             "repaired": list(self.hosts.repaired),
             "configure": self.configure.to_dict(),
+            "verify": self.verify.report.to_json() if self.verify else None,
         }
 
 
@@ -188,8 +190,10 @@ def up(
     steps: Progress | None = None,
     progress: ProgressSink | None = None,
     force_unlock: bool = False,
+    run_verify: bool = True,
 ) -> UpRecord:
-    """Provision, render and configure ``stack``; record the applied plan when configure succeeds."""
+    """Provision, render and configure ``stack``; record the applied plan when configure succeeds;
+    then verify (unless ``run_verify`` is False or the stack disables it)."""
     plan = compile_plan(stack)
     steps = steps or _NoSteps()
     with state.lock("up", force=force_unlock):
@@ -205,7 +209,11 @@ def up(
             raise ConfigureFailed(record)
         applied = {"plan": to_jsonable(plan), "deployed": {"ceph": False, "hdfs": False}}
         state.applied_plan.write_text(json.dumps(applied, indent=2, sort_keys=True) + "\n")
-        return UpRecord(plan.stack, hosts, record)
+        verified = None
+        if run_verify and stack.verify.enabled and plan.verify is not None:
+            steps.step("verifying")
+            verified = verify(stack, state, progress=progress, plan=plan)
+        return UpRecord(plan.stack, hosts, record, verified)
 
 
 def _flatten(value: Any, prefix: str, out: dict[str, Any]) -> None:
@@ -322,3 +330,99 @@ def destroy(
                 shutil.rmtree(p) if p.is_dir() else p.unlink()
                 removed.append(str(p))
         return DestroyRecord(plan.stack, teardown, removed)
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyRecord:
+    """What ``verify`` measured and where the report went."""
+
+    report: Any  # dcinfra.verify.report.VerifyReport (imported lazily: torch-free CLI start)
+    files: dict[str, Path]  # "json", "table", "plot" -> path under reports/<time>/
+    run: RunRecord  # the verify playbook run
+
+
+def _bench_python(plan: Plan) -> str:
+    # Lab nodes see the controller's files through their overlay root: run its Python (with torch).
+    # Real hosts run the venv the bench_env role created.
+    return sys.executable if plan.site == "lab" else "/opt/dcinfra/bench/bin/python"
+
+
+def verify(
+    stack: Stack, state: StateDir, *, progress: ProgressSink | None = None, plan: Plan | None = None
+) -> VerifyRecord:
+    """Run the smoke benchmark on the provisioned compute hosts and compare it with the plan."""
+    import time as _time
+
+    from dcinfra.verify import (
+        LinkPair,
+        bench_launches,
+        declared_facts,
+        iperf3_command,
+        job_timeout_s,
+        load_measured,
+        parse_iperf3,
+        report_for_plan,
+        ring_pairs,
+        save_report,
+    )
+    from dcinfra.verify.launch import BENCH_DIR, BENCH_SOURCE, WORK_DIR
+
+    plan = plan or compile_plan(stack)
+    if plan.verify is None:
+        raise DcinfraError(f"stack {plan.stack!r} has no compute hosts: nothing to verify")
+    inventory = state.build / "inventory" / "hosts.yml"
+    if not inventory.exists():
+        raise DcinfraError(
+            f"stack {plan.stack!r} has not been brought up here (no {inventory}); run `dcinfra up`"
+        )
+    v = plan.verify
+    stage = state.path / "verify"
+    if stage.exists():
+        shutil.rmtree(stage)
+    (stage / "results").mkdir(parents=True, mode=0o700)
+    shutil.copytree(BENCH_SOURCE, stage / "bench", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    launches = bench_launches(plan, python=_bench_python(plan))
+    addresses = {h.name: h.addresses.get("compute", h.addresses["management"]) for h in plan.hosts}
+    pairs = [
+        {"src": s, "dst": d, "dst_address": addresses[d], "client": iperf3_command(addresses[d])}
+        for s, d in ring_pairs(v.hosts)
+    ]
+    variables = {
+        "verify_bench_dir": BENCH_DIR,
+        "verify_bench_work_dir": WORK_DIR,
+        "verify_bench_master": v.master,
+        "verify_bench_declared": declared_facts(plan),
+        "verify_bench_launch": {x.host: {"argv": list(x.argv), "env": x.env} for x in launches},
+        "verify_bench_pairs": pairs,
+        "verify_bench_job_timeout_s": job_timeout_s(v),
+    }
+    # JSON is YAML: the vars file Ansible reads, written once per run.
+    (stage / "vars.yml").write_text(json.dumps(variables, indent=2, sort_keys=True) + "\n")
+    key = state.secrets / "ssh_ed25519"
+    run = run_playbook(
+        _playbook("verify.yml"),
+        inventory,
+        runs_dir=state.runs,
+        ssh_key=key if plan.site == "lab" and key.exists() else None,
+        ssh_user=plan.ssh_user,
+        extravars={"dcinfra_verify_dir": str(stage)},
+        forks=len(plan.hosts),
+        timeout_s=job_timeout_s(v) + 60 * (len(pairs) + 2),
+        progress=progress or NullProgress(),
+    )
+    if not run.ok:
+        first = run.failures[0] if run.failures else None
+        where = f"{first.host} | {first.task}: {first.message}" if first else run.error
+        raise DcinfraError(f"the verify playbook failed: {where} (artifacts: {run.artifacts_dir})")
+    measured = load_measured(stage / "results" / "bench.json", master=v.master)
+    link = []
+    for p in pairs:
+        path = stage / "results" / f"iperf3-{p['src']}-{p['dst']}.json"
+        try:
+            link.append(LinkPair(str(p["src"]), str(p["dst"]), parse_iperf3(path.read_text())))
+        except (OSError, ValueError):
+            continue  # a missing pair shows as no link measurement in the report
+    created = _time.strftime("%Y-%m-%dT%H:%M:%SZ", _time.gmtime())
+    report = report_for_plan(plan, measured, created_at=created, link=link)
+    files = save_report(report, state.path / "reports" / created.replace(":", ""))
+    return VerifyRecord(report, files, run)

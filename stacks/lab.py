@@ -61,5 +61,9 @@ stack = Stack(
         )
     ),
     security=Security(default="deny", zones=[Zone(name="nodes", pools=["node"])]),
-    verify=VerifySettings(max_message_mb=16, iters=10, warmup_iters=2, training_steps=20, timeout_s=300),
+    # Lab nodes share this machine's CPU cores: gloo's all-reduce is CPU-bound here, not link-bound (the
+    # veths carry ~4.5 GB/s in iperf3), so the lab gates at half the plan's nominal 10 Gb/s figure.
+    verify=VerifySettings(
+        max_message_mb=16, iters=10, warmup_iters=2, training_steps=20, timeout_s=300, min_busbw_fraction=0.5
+    ),
 )

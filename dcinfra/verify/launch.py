@@ -15,7 +15,8 @@ from pathlib import Path
 from dcinfra.plan.types import Plan, VerifyPlan
 
 PHASES = ("preflight", "collectives", "gemm", "training")
-BENCH_DIR = "/opt/dcinfra/bench"  # where the playbook copies dcinfra/verify/bench/
+# Where the playbook copies dcinfra/verify/bench/ (bench_env keeps its venv at /opt/dcinfra/bench).
+BENCH_DIR = "/opt/dcinfra/verify-bench"
 WORK_DIR = "/var/lib/dcinfra/verify"  # declared.json in, bench.json out (on the master)
 BENCH_SOURCE = Path(__file__).with_name("bench")  # what the playbook copies to BENCH_DIR on each host
 STARTUP_S = 120  # torchrun, interpreter and torch import on every node, before the first phase

@@ -374,7 +374,7 @@ def test_bench_launches_follow_the_plan(load: Callable[..., Any]) -> None:
         "--master-addr=172.31.251.10",
         "--master-port=29500",
         "--rdzv-conf=timeout=300",
-        "/opt/dcinfra/bench/main.py",
+        "/opt/dcinfra/verify-bench/main.py",
         "--node-name=node-002",
         "--backend=gloo",
         "--timeout-s=300",

@@ -7,7 +7,7 @@ import each other relatively. Two ways to launch it, both supported and tested:
 
       python3 -m torch.distributed.run --nnodes=3 --nproc-per-node=1 --node-rank=0 \\
           --master-addr=172.31.251.10 --master-port=29500 --rdzv-conf=timeout=300 --max-restarts=0 \\
-          /opt/dcinfra/bench/main.py --phase preflight,collectives,gemm,training \\
+          /opt/dcinfra/verify-bench/main.py --phase preflight,collectives,gemm,training \\
           --out /var/lib/dcinfra/verify/bench.json --node-name node-001 --timeout-s 300 ...
 
   ``main.py`` loads this directory as a private package (``_dcinfra_bench``), so nothing has to be
