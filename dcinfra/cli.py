@@ -364,11 +364,15 @@ def render(
     from dcinfra.render import render as render_files
     from dcinfra.render import write_tree
 
+    usage = ""
+    if out_dir is None and gitops is None:
+        usage = "nothing to write: give --out DIR (host files) and/or --gitops DIR (platform)"
+    elif helm_as not in ("argocd", "flux"):
+        usage = f"--helm-as {helm_as!r}: expected 'argocd' or 'flux'"
+    if usage:
+        _err().print(Text("usage error: ", style="bold red") + Text(usage))
+        raise typer.Exit(EXIT_USAGE)
     with _reporting_errors():
-        if out_dir is None and gitops is None:
-            raise DcinfraError("nothing to write: give --out DIR (host files) and/or --gitops DIR (platform)")
-        if helm_as not in ("argocd", "flux"):
-            raise DcinfraError(f"--helm-as {helm_as!r}: expected 'argocd' or 'flux'")
         stack = _load(stack_file, config)
         compiled = _compile(stack, stack_file)
         if gitops is not None:
