@@ -258,6 +258,13 @@ def validate(stack_file: StackArg, config: ConfigOpt = None, as_json: JsonOpt = 
             raise typer.Exit(EXIT_ERROR) from None
         with _spinner(f"validating {stack.name!r}", _host_count(stack)):
             problems = validate_stack(stack)
+        if not problems and stack.site.kind == "lab":
+            # The one check that looks at this machine: lab networks must not shadow its routes.
+            from dcinfra.plan import compile_plan
+            from dcinfra.sites.lab import Lab
+            from dcinfra.state import StateDir
+
+            problems = Lab(compile_plan(stack), StateDir.for_stack(stack.name)).route_problems()
         if problems:
             _report_invalid(problems, as_json, where=f"stack {stack.name!r} ({stack_file})")
             raise typer.Exit(EXIT_ERROR)

@@ -7,7 +7,7 @@ command has ``--json``. Exit codes: 0 success; 1 error; 2 usage error, or ``prev
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Group, RenderableType
@@ -15,6 +15,9 @@ from rich.table import Table
 from rich.text import Text
 
 from dcinfra.errors import DcinfraError
+
+if TYPE_CHECKING:
+    from dcinfra.sites.lab import Lab
 from dcinfra.state import StateDir, default_root
 
 EXIT_CHANGES = 2  # preview --expect-no-changes: something would change
@@ -241,14 +244,10 @@ def register(app: typer.Typer) -> None:
         state_dir: StateOpt = None,
     ) -> None:
         """List the stack's lab nodes with their state and addresses."""
-        from dcinfra.sites.lab import Lab
-
         with cli._reporting_errors():
-            stack = cli._load(stack_file, config)
-            plan = cli._compile(stack, stack_file)
-            if plan.site != "lab":
-                raise DcinfraError(f"stack {stack.name!r} is not a lab stack (site {plan.site!r})")
-            nodes = Lab(plan, _state(stack.name, state_dir)).status()
+            stack_name, lab_site = _lab(stack_file, config, state_dir)
+            plan = lab_site.plan
+            nodes = lab_site.status()
             if as_json:
                 cli._emit_json(
                     [
@@ -257,7 +256,7 @@ def register(app: typer.Typer) -> None:
                     ]
                 )
                 return
-            table = Table("node", "state", "management", "addresses", "detail", title=f"lab {stack.name!r}")
+            table = Table("node", "state", "management", "addresses", "detail", title=f"lab {stack_name!r}")
             for n in nodes:
                 h = plan.host(n.name)
                 addrs = ", ".join(f"{k} {v}" for k, v in h.addresses.items() if k != "management")
@@ -274,17 +273,23 @@ def register(app: typer.Typer) -> None:
         state_dir: StateOpt = None,
     ) -> None:
         """Run a command on a lab node; its output and exit code become dcinfra's."""
-        from dcinfra.sites.lab import Lab
-
         with cli._reporting_errors():
-            stack = cli._load(stack_file, config)
-            plan = cli._compile(stack, stack_file)
-            if plan.site != "lab":
-                raise DcinfraError(f"stack {stack.name!r} is not a lab stack (site {plan.site!r})")
-            res = Lab(plan, _state(stack.name, state_dir)).exec(node, list(command))
+            res = _lab(stack_file, config, state_dir)[1].exec(node, list(command))
         sys.stdout.write(res.stdout)
         sys.stderr.write(res.stderr)
         raise typer.Exit(res.returncode)
+
+
+def _lab(stack_file: Path, config: list[str] | None, state_dir: Path | None) -> tuple[str, "Lab"]:
+    """The stack's name and its lab site; an error for a stack that is not a lab stack."""
+    from dcinfra import cli
+    from dcinfra.sites.lab import Lab
+
+    stack = cli._load(stack_file, config)
+    plan = cli._compile(stack, stack_file)
+    if plan.site != "lab":
+        raise DcinfraError(f"stack {stack.name!r} is not a lab stack (site {plan.site!r})")
+    return stack.name, Lab(plan, _state(stack.name, state_dir))
 
 
 def _preview_renderable(record: object) -> RenderableType:

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from ipaddress import IPv4Network, ip_network
 from pathlib import Path
 
-from dcinfra.errors import DcinfraError
+from dcinfra.errors import DcinfraError, Problem, StackInvalid
 from dcinfra.plan.types import HostPlan, Plan
 from dcinfra.sites import HostsRecord, HostStatus, Progress, TeardownRecord
 from dcinfra.state import StateDir
@@ -199,6 +199,23 @@ class Lab:
                         f"{n.name} network {n.cidr} overlaps this machine's route {dst} dev {dev}"
                     )
         return sorted(set(conflicts))
+
+    def route_problems(self) -> list[Problem]:
+        """:meth:`route_conflicts` as validation problems (the lab's host-side check)."""
+        paths = {"management": "fabric.management.cidr", "storage": "fabric.storage.cidr"}
+        out = []
+        for text in self.route_conflicts():
+            net = text.split(" ", 1)[0]
+            out.append(
+                Problem(
+                    paths.get(net, "fabric.compute.cidr"),
+                    text,
+                    "lab networks must not collide with this machine's own networks: pick unused "
+                    "RFC 1918 ranges for the lab stack",
+                    "lab.routes",
+                )
+            )
+        return out
 
     # -- provision --------------------------------------------------------------------------------
     def ssh_key(self) -> Path:
@@ -378,6 +395,9 @@ class Lab:
         missing = self.prerequisites()
         if missing:
             raise LabError("this machine cannot run lab nodes:\n  - " + "\n  - ".join(missing))
+        clashes = self.route_problems()
+        if clashes:
+            raise StackInvalid(clashes, source=f"lab stack {self.plan.stack!r}")
         self.state.ensure()
         self.state.lab.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.ssh_key()

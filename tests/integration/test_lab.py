@@ -3,15 +3,18 @@ after kill -9, and leave nothing behind."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
+import sys
 import time
+from pathlib import Path
 
 from dcinfra.model.stack import Stack
 from dcinfra.plan.types import Plan
 from dcinfra.sites.lab import Lab
-from tests.integration.conftest import Steps, leftovers, requires_lab
+from tests.integration.conftest import Steps, lab_variant, leftovers, requires_lab
 
 pytestmark = requires_lab
 
@@ -111,3 +114,25 @@ def test_teardown_leaves_nothing(itlab: tuple[Stack, Plan, Lab]) -> None:
     lab.teardown(Steps())
     assert leftovers(plan, lab) == []
     lab.provision(Steps())  # the module fixture tears down again at the end
+
+
+def test_lab_networks_that_shadow_a_host_route_are_rejected(tmp_path: Path) -> None:
+    # A bridge stands for one of this machine's own networks (no dummy module: no loadable modules here).
+    dummy = "dcitestrt0"
+    subprocess.run(["ip", "link", "add", dummy, "type", "bridge"], check=True)
+    try:
+        subprocess.run(["ip", "addr", "add", "172.31.190.1/24", "dev", dummy], check=True)
+        subprocess.run(["ip", "link", "set", dummy, "up"], check=True)
+        stack_file = lab_variant(tmp_path, "routelab", 190)
+        res = subprocess.run(
+            [sys.executable, "-m", "dcinfra", "validate", str(stack_file), "--json"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert res.returncode == 1, res.stderr
+        problems = json.loads(res.stdout)["problems"]
+        assert [p["rule"] for p in problems] == ["lab.routes"]
+        assert problems[0]["path"] == "fabric.management.cidr" and dummy in problems[0]["message"]
+    finally:
+        subprocess.run(["ip", "link", "del", dummy], check=False)
