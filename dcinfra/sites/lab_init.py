@@ -54,6 +54,13 @@ def main() -> int:
         for key in Path("/etc/ssh").glob("ssh_host_*"):
             key.unlink()
         sh("ssh-keygen", "-A")
+        Path("/etc/hostname").write_text(cfg["hostname"] + "\n")
+        # The lower layer also holds the host's root shell setup (pyenv init and the like), which every
+        # SSH command would run; a node starts with Debian's defaults instead.
+        for name in (".bashrc", ".profile"):
+            skel = Path("/etc/skel") / name
+            if skel.exists():
+                Path("/root", name).write_text(skel.read_text())
         Path("/etc/dcinfra-lab-node").write_text(cfg["hostname"] + "\n")
     ssh_dir = Path("/root/.ssh")
     ssh_dir.mkdir(mode=0o700, exist_ok=True)
