@@ -151,6 +151,8 @@ class Lab:
         missing = []
         if os.geteuid() != 0:
             missing.append("root: the lab creates namespaces, bridges and mounts; run dcinfra as root")
+        # Lab nodes run the host's binaries (their root is an overlay of /): what the roles and the
+        # verify stage use must be installed here.
         tools = {
             "ip": "iproute2",
             "nsenter": "util-linux",
@@ -158,15 +160,19 @@ class Lab:
             "pivot_root": "util-linux",
             "ssh-keygen": "openssh-client",
             "ssh": "openssh-client",
+            "/usr/sbin/sshd": "openssh-server",
+            "/usr/bin/python3": "python3",
+            "/usr/lib/python3/dist-packages/apt/__init__.py": "python3-apt",
+            "nft": "nftables",
+            "iperf3": "iperf3",
+            "pkill": "procps",
+            "start-stop-daemon": "dpkg",
         }
         apt = set()
         for tool, pkg in tools.items():
-            if shutil.which(tool) is None:
+            found = Path(tool).exists() if tool.startswith("/") else shutil.which(tool) is not None
+            if not found:
                 apt.add(pkg)
-        if not Path("/usr/sbin/sshd").exists():
-            apt.add("openssh-server")
-        if not Path("/usr/bin/python3").exists():
-            apt.add("python3")
         if apt:
             missing.append(f"packages {', '.join(sorted(apt))}: apt-get install -y {' '.join(sorted(apt))}")
         try:
