@@ -32,6 +32,13 @@ StateOpt = Annotated[
     ),
 ]
 YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+InstallPulumiOpt = Annotated[
+    bool,
+    typer.Option(
+        "--install-pulumi",
+        help="Install the Pulumi CLI (PulumiCommand.install) if a platform stack needs it and it is missing.",
+    ),
+]
 ForceUnlockOpt = Annotated[
     bool,
     typer.Option("--force-unlock", help="Take over a lock left by a process that died (never a live one's)."),
@@ -78,6 +85,7 @@ def register(app: typer.Typer) -> None:
         skip_verify: Annotated[
             bool, typer.Option("--skip-verify", help="Do not run the smoke benchmark after configuring.")
         ] = False,
+        install_pulumi: InstallPulumiOpt = False,
     ) -> None:
         """Provision the hosts (lab: create the namespaced nodes), render and configure them with Ansible.
 
@@ -102,6 +110,7 @@ def register(app: typer.Typer) -> None:
                     progress=progress,
                     force_unlock=force_unlock,
                     run_verify=not skip_verify,
+                    install_pulumi=install_pulumi,
                 )
             except ConfigureFailed as exc:
                 if as_json:
@@ -139,6 +148,7 @@ def register(app: typer.Typer) -> None:
         ] = False,
         as_json: cli.JsonOpt = False,
         state_dir: StateOpt = None,
+        install_pulumi: InstallPulumiOpt = False,
     ) -> None:
         """Show what `up` would change: plan differences, rendered-file diffs, and Ansible check mode
         with diffs per host. Nothing is changed on hosts."""
@@ -148,7 +158,12 @@ def register(app: typer.Typer) -> None:
         with cli._reporting_errors():
             stack = cli._load(stack_file, config)
             state = _state(stack.name, state_dir)
-            record = run_preview(stack, state, progress=NullProgress() if as_json else RichProgress())
+            record = run_preview(
+                stack,
+                state,
+                progress=NullProgress() if as_json else RichProgress(),
+                install_pulumi=install_pulumi,
+            )
             if as_json:
                 cli._emit_json(record.to_dict())
             else:
@@ -172,6 +187,7 @@ def register(app: typer.Typer) -> None:
         as_json: cli.JsonOpt = False,
         state_dir: StateOpt = None,
         force_unlock: ForceUnlockOpt = False,
+        install_pulumi: InstallPulumiOpt = False,
     ) -> None:
         """Tear the stack down (lab: every namespace, bridge, veth, process and upper dir).
 
@@ -194,6 +210,7 @@ def register(app: typer.Typer) -> None:
                 steps=_Steps(),
                 force_unlock=force_unlock,
                 confirm=confirm,
+                install_pulumi=install_pulumi,
             )
             if as_json:
                 cli._emit_json(record.to_dict())
@@ -319,6 +336,8 @@ def _preview_renderable(record: object) -> RenderableType:
             parts.append(Text(f"{c.host} | {where} would change", style="yellow"))
             if c.diff:
                 parts.append(Text(c.diff))
+    if record.platform is not None:
+        parts.append(Text(f"platform: {record.platform.summary()}"))
     parts.append(
         Text("✗ changes pending", style="yellow") if record.changes else Text("✓ no changes", style="green")
     )

@@ -68,6 +68,7 @@ class UpRecord:
     hosts: HostsRecord
     configure: RunRecord
     verify: VerifyRecord | None = None  # None when verification was skipped or is disabled
+    platform: Any = None  # dcinfra.platform.pulumi_engine.PlatformRecord when the stack declares one
 
     def to_dict(self) -> dict[str, Any]:
         """JSON for ``--json``."""
@@ -79,6 +80,7 @@ class UpRecord:
             "repaired": list(self.hosts.repaired),
             "configure": self.configure.to_dict(),
             "verify": self.verify.report.to_json() if self.verify else None,
+            "platform": self.platform.to_dict() if self.platform else None,
         }
 
 
@@ -101,6 +103,7 @@ class PreviewRecord:
     hosts_missing: list[str]  # hosts ``up`` would create or repair (check mode cannot reach them)
     check: RunRecord | None  # Ansible check+diff run, None when hosts are missing
     first_up: bool  # nothing applied yet
+    platform: Any = None  # the Pulumi preview (PlatformRecord) when the stack declares a platform
 
     @property
     def changes(self) -> bool:
@@ -111,6 +114,7 @@ class PreviewRecord:
             or self.files
             or self.hosts_missing
             or (self.check is not None and (self.check.changed_total or not self.check.ok))
+            or (self.platform is not None and self.platform.changed)
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -123,6 +127,7 @@ class PreviewRecord:
             "files": [{"path": f.path, "status": f.status, "diff": f.diff} for f in self.files],
             "hosts_missing": self.hosts_missing,
             "check": self.check.to_dict() if self.check else None,
+            "platform": self.platform.to_dict() if self.platform else None,
         }
 
 
@@ -191,6 +196,7 @@ def up(
     progress: ProgressSink | None = None,
     force_unlock: bool = False,
     run_verify: bool = True,
+    install_pulumi: bool = False,
 ) -> UpRecord:
     """Provision, render and configure ``stack``; record the applied plan when configure succeeds;
     then verify (unless ``run_verify`` is False or the stack disables it)."""
@@ -209,11 +215,27 @@ def up(
             raise ConfigureFailed(record)
         applied = {"plan": to_jsonable(plan), "deployed": {"ceph": False, "hdfs": False}}
         state.applied_plan.write_text(json.dumps(applied, indent=2, sort_keys=True) + "\n")
+        platform = None
+        target = _platform_target(stack, plan, state)
+        if target is not None:
+            from dcinfra.platform import pulumi_engine
+
+            steps.step("platform (Pulumi)")
+            platform = pulumi_engine.up(target, install_cli=install_pulumi)
         verified = None
         if run_verify and stack.verify.enabled and plan.verify is not None:
             steps.step("verifying")
             verified = verify(stack, state, progress=progress, plan=plan)
-        return UpRecord(plan.stack, hosts, record, verified)
+        return UpRecord(plan.stack, hosts, record, verified, platform)
+
+
+def _platform_target(stack: Stack, plan: Plan, state: StateDir) -> Any:
+    """The Pulumi target when the stack declares a Kubernetes platform (the stage joins only then)."""
+    if stack.platform is None or stack.platform.kubernetes is None:
+        return None
+    from dcinfra.platform.pulumi_engine import target_for
+
+    return target_for(stack, plan, state)
 
 
 def _flatten(value: Any, prefix: str, out: dict[str, Any]) -> None:
@@ -268,7 +290,9 @@ def diff_files(files: dict[str, bytes], build: Path) -> list[FileDiff]:
     return out
 
 
-def preview(stack: Stack, state: StateDir, *, progress: ProgressSink | None = None) -> PreviewRecord:
+def preview(
+    stack: Stack, state: StateDir, *, progress: ProgressSink | None = None, install_pulumi: bool = False
+) -> PreviewRecord:
     """What ``up`` would change, without changing anything on hosts."""
     plan = compile_plan(stack)
     files = render(plan)
@@ -288,7 +312,13 @@ def preview(stack: Stack, state: StateDir, *, progress: ProgressSink | None = No
             plan.site, tuple(status), ssh_key=str(key) if key.exists() else "", ssh_user=plan.ssh_user
         )
         check = _configure(plan, state, hosts, preview_dir, progress or NullProgress(), check=True)
-    return PreviewRecord(plan.stack, plan_changes, file_diffs, missing, check, applied is None)
+    platform = None
+    target = _platform_target(stack, plan, state)
+    if target is not None:
+        from dcinfra.platform import pulumi_engine
+
+        platform = pulumi_engine.preview(target, install_cli=install_pulumi)
+    return PreviewRecord(plan.stack, plan_changes, file_diffs, missing, check, applied is None, platform)
 
 
 def destroy(
@@ -299,6 +329,7 @@ def destroy(
     steps: Progress | None = None,
     force_unlock: bool = False,
     confirm: Callable[[Plan], bool] | None = None,
+    install_pulumi: bool = False,
 ) -> DestroyRecord:
     """Tear the stack down; data-bearing storage that ``up`` deployed goes only with ``destroy_data``."""
     plan = compile_plan(stack)
@@ -313,6 +344,13 @@ def destroy(
             )
         if confirm is not None and not confirm(plan):
             raise DcinfraError("destroy cancelled; nothing was touched")
+        # Reverse order of up: the platform goes before the hosts it runs on.
+        target = _platform_target(stack, plan, state)
+        if target is not None:
+            from dcinfra.platform import pulumi_engine
+
+            steps.step("platform (Pulumi)")
+            pulumi_engine.destroy(target, destroy_data=destroy_data, install_cli=install_pulumi)
         # Persistent SSH masters would outlive the nodes they talk to.
         close_ssh_masters(state.runs)
         teardown = provider_for(plan, state).teardown(steps)

@@ -1,0 +1,46 @@
+"""The pure parts of the pipeline: plan diffs, rendered-file diffs, when the platform stage joins."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from dcinfra.config import Config
+from dcinfra.loader import load_stack
+from dcinfra.pipeline import _platform_target, diff_files, diff_plans
+from dcinfra.plan import compile_plan
+from dcinfra.plan.types import to_jsonable
+from dcinfra.render import render, write_tree
+from dcinfra.state import StateDir
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_diff_plans_keys_hosts_by_name() -> None:
+    small = to_jsonable(compile_plan(load_stack(ROOT / "stacks" / "lab.py", Config({"nodes": "3"}))))
+    big = to_jsonable(compile_plan(load_stack(ROOT / "stacks" / "lab.py", Config({"nodes": "4"}))))
+    changes = diff_plans(small, big)
+    assert any(c.startswith("+ hosts[node-004].addresses.management = ") for c in changes)
+    assert not any("hosts[node-001].addresses" in c for c in changes)  # unchanged hosts stay quiet
+    assert diff_plans(small, small) == []
+
+
+def test_diff_files_against_the_last_render(tmp_path: Path) -> None:
+    plan = compile_plan(load_stack(ROOT / "stacks" / "lab.py", Config()))
+    files = render(plan)
+    write_tree(files, tmp_path)
+    assert diff_files(files, tmp_path) == []
+    changed = dict(files)
+    key = "files/_all/etc/hosts"
+    changed[key] = files[key] + b"10.9.9.9 extra\n"
+    del changed["cabling.csv"]
+    diffs = {d.path: d for d in diff_files(changed, tmp_path)}
+    assert diffs[key].status == "changed" and "+10.9.9.9 extra" in diffs[key].diff
+    assert diffs["cabling.csv"].status == "removed"
+
+
+def test_platform_stage_joins_only_when_declared(tmp_path: Path) -> None:
+    lab = load_stack(ROOT / "stacks" / "lab.py", Config())
+    assert _platform_target(lab, compile_plan(lab), StateDir(tmp_path / "lab")) is None
+    su = load_stack(ROOT / "stacks" / "h100_su.py", Config())
+    target = _platform_target(su, compile_plan(su), StateDir(tmp_path / "h100-su"))
+    assert target is not None and len(target.items) > 10
