@@ -180,7 +180,7 @@ def render_host_files(plan: Plan) -> dict[str, bytes]:
     """Every file under ``files/``, keyed by its path in the build dir."""
     out: dict[str, bytes] = {
         f"files/{ALL}/etc/hosts": etc_hosts(plan),
-        f"files/{ALL}/etc/ssh/sshd_config.d/50-dcinfra.conf": sshd_conf(plan),
+        f"files/{ALL}/etc/ssh/sshd_config.d/10-dcinfra.conf": sshd_conf(plan),
     }
     rulesets: dict[str, bytes] = {}
     nccl: dict[tuple[tuple[str, str], ...], bytes] = {}

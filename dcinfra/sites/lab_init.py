@@ -69,7 +69,8 @@ def main() -> int:
     auth.chmod(0o600)
     conf = Path("/etc/ssh/sshd_config.d")
     conf.mkdir(parents=True, exist_ok=True)
-    # Sorted before the hardening drop-in (50-dcinfra.conf): sshd keeps the first value it reads.
+    # Sorted before the hardening drop-in (10-dcinfra.conf): sshd keeps the first value it reads. Both
+    # sort before distribution drop-ins such as Ubuntu's 50-cloud-init.conf, which may allow passwords.
     (conf / "00-dcinfra-lab.conf").write_text(
         "# Managed by dcinfra lab: listen on the management address only, keys only.\n"
         f"ListenAddress {cfg['listen']}\n"

@@ -112,7 +112,7 @@ def test_preview_expect_no_changes(env: Env) -> None:
 
 
 def test_preview_sees_an_edited_managed_file(env: Env) -> None:
-    path = "/etc/ssh/sshd_config.d/50-dcinfra.conf"
+    path = "/etc/ssh/sshd_config.d/10-dcinfra.conf"
     original = env.lab.exec("node-002", ["cat", path]).stdout
     env.lab.exec("node-002", ["sh", "-c", f"echo '# hand edit' >> {path}"])
     res = env.run("preview", "--expect-no-changes", "--json")

@@ -214,8 +214,8 @@ def test_sshd_dropin_passes_sshd_t_and_restricts_sources(
         pytest.skip("ssh-keygen is not installed")
     # sshd -t insists on its privilege-separation directory; the sshd service normally creates it.
     Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
-    dropin = tmp_path / "50-dcinfra.conf"
-    dropin.write_bytes(h100["files/_all/etc/ssh/sshd_config.d/50-dcinfra.conf"])
+    dropin = tmp_path / "10-dcinfra.conf"
+    dropin.write_bytes(h100["files/_all/etc/ssh/sshd_config.d/10-dcinfra.conf"])
     cfg = tmp_path / "sshd_config"
     cfg.write_text(f"Include {dropin}\nX11Forwarding yes\nPasswordAuthentication yes\n")
     key = tmp_path / "host_ed25519"
@@ -326,7 +326,7 @@ def test_files_common_to_every_host_are_written_once(lab_plan: Plan, lab: dict[s
             assert f"{r.address}\t{h.name}-r{r.rail}" in hosts_file
     assert "127.0.0.1\tlocalhost" in hosts_file
     assert not any(k.endswith("/etc/hosts") and "/_all/" not in k for k in lab)
-    assert "files/_all/etc/ssh/sshd_config.d/50-dcinfra.conf" in lab
+    assert "files/_all/etc/ssh/sshd_config.d/10-dcinfra.conf" in lab
 
 
 def test_nccl_conf_on_compute_hosts_only(h100_plan: Plan, h100: dict[str, bytes]) -> None:
