@@ -379,6 +379,46 @@ class VerifyRecord:
     run: RunRecord  # the verify playbook run
 
 
+def _attribute(measured: dict[str, Any], results: Path, first_rank: dict[str, int]) -> dict[str, Any]:
+    """Name the nodes whose launcher died when the bench could not say so itself.
+
+    Rank 0 names a dead or hung peer when it can; when a node's torchrun itself is killed (or dies
+    before the rendezvous), no rank reports and the others only time out waiting. The verify
+    playbook keeps each node's exit status: a launcher killed by a signal (negative rc) is the culprit,
+    the ones that timed out waiting for it are not.
+    """
+    if not measured.get("error"):
+        return measured
+    dead: list[tuple[str, str]] = []
+    for path in sorted(results.glob("rc-*.json")):
+        try:
+            rc = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        code = rc.get("rc")
+        tail = str(rc.get("stderr_tail", ""))
+        if isinstance(code, int) and code < 0:
+            dead.append((str(rc.get("host")), f"torchrun on {rc.get('host')} was killed by signal {-code}"))
+        elif "SIGKILL" in tail or "exitcode  : -" in tail:
+            # torchrun reports a worker that died by a signal ("Signal 9 (SIGKILL) received by PID ...")
+            dead.append(
+                (str(rc.get("host")), f"a benchmark worker on {rc.get('host')} was killed by a signal")
+            )
+        elif not rc.get("finished", 1):
+            dead.append((str(rc.get("host")), f"torchrun on {rc.get('host')} did not finish in time"))
+    if not dead:
+        return measured
+    error = dict(measured["error"])
+    culprits = [{"rank": first_rank.get(host, 0), "node": host, "reason": why} for host, why in dead]
+    # "rank 0 never wrote its result" is a consequence of the dead node, not a cause of its own.
+    if error.get("kind") != "launch":
+        culprits += [c for c in error.get("culprits", []) if c.get("node") not in dict(dead)]
+    error["culprits"] = culprits
+    error["message"] = "; ".join(why for _, why in dead) + f" ({error.get('message', '')})"
+    error["node"] = dead[0][0]
+    return {**measured, "error": error}
+
+
 def _bench_python(plan: Plan) -> str:
     # Lab nodes see the controller's files through their overlay root: run its Python (with torch).
     # Real hosts run the venv the bench_env role created.
@@ -452,7 +492,13 @@ def verify(
         first = run.failures[0] if run.failures else None
         where = f"{first.host} | {first.task}: {first.message}" if first else run.error
         raise DcinfraError(f"the verify playbook failed: {where} (artifacts: {run.artifacts_dir})")
-    measured = load_measured(stage / "results" / "bench.json", master=v.master)
+    # Each node's first global rank: torchrun numbers ranks node by node.
+    first_rank: dict[str, int] = {}
+    for x in launches:
+        nproc = next((int(a.split("=", 1)[1]) for a in x.argv if a.startswith("--nproc-per-node=")), 1)
+        first_rank[x.host] = x.node_rank * nproc
+    bench = load_measured(stage / "results" / "bench.json", master=v.master)
+    measured = _attribute(bench, stage / "results", first_rank)
     link = []
     for p in pairs:
         path = stage / "results" / f"iperf3-{p['src']}-{p['dst']}.json"

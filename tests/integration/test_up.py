@@ -232,10 +232,11 @@ def test_verify_names_a_dead_node_and_leaves_no_process(env: Env) -> None:
     deadline = time.monotonic() + 180
     killed = False
     while time.monotonic() < deadline and proc.poll() is None:
-        # kill the benchmark ranks on one node once they are running
-        res = env.lab.exec(victim, ["pkill", "-9", "--full", "verify-bench/main.py"])
-        if res.returncode == 0:
-            killed = True
+        # kill the benchmark's worker (not its torchrun launcher) on one node once it runs
+        worker = "^[^ ]*python[^ ]* -u [^ ]*verify-bench/main.py"
+        if env.lab.exec(victim, ["pgrep", "--full", worker]).returncode == 0:
+            time.sleep(10)  # let the ranks get past init into the measurements
+            killed = env.lab.exec(victim, ["pkill", "-9", "--full", worker]).returncode == 0
             break
         time.sleep(0.2)
     out, err = proc.communicate(timeout=900)
