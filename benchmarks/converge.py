@@ -16,21 +16,12 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from dcinfra.config import Config  # noqa: E402
-from dcinfra.engines.ansible import run_playbook  # noqa: E402
-from dcinfra.loader import load_stack  # noqa: E402
-from dcinfra.pipeline import PLAYBOOKS, up  # noqa: E402
-from dcinfra.plan import compile_plan  # noqa: E402
-from dcinfra.sites.lab import Lab  # noqa: E402
-from dcinfra.state import StateDir  # noqa: E402
+from _lab import Quiet, bench_lab
 
-
-class _Quiet:
-    def step(self, message: str) -> None:
-        del message
+from dcinfra.engines.ansible import run_playbook
+from dcinfra.pipeline import PLAYBOOKS, up
 
 
 def main() -> int:
@@ -40,17 +31,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3, help="runs of each mode (best is reported)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="dcinfra-bench-") as tmp:
-        text = (ROOT / "stacks" / "lab.py").read_text()
-        text = text.replace('name="lab"', 'name="benchlab"')
-        text = text.replace("172.31.250.0/24", "172.31.210.0/24").replace(
-            "172.31.251.0/24", "172.31.211.0/24"
-        )
-        stack_file = Path(tmp) / "benchlab.py"
-        stack_file.write_text(text)
-        stack = load_stack(stack_file, Config())
-        plan = compile_plan(stack)
-        state = StateDir(Path(tmp) / "state" / "benchlab")
-        lab = Lab(plan, state)
+        stack, state, lab = bench_lab(Path(tmp), "benchlab", 210)
         try:
             t0 = time.perf_counter()
             up(stack, state, run_verify=False)
@@ -82,7 +63,7 @@ def main() -> int:
                 print(f"  {label} : {min(times[tuned]):6.2f} s  (runs: {runs})")
             print(f"  ratio            : {ratio:.2f}  (target <= 0.5: {'PASS' if ratio <= 0.5 else 'MISS'})")
         finally:
-            lab.teardown(_Quiet())
+            lab.teardown(Quiet())
     return 0
 
 

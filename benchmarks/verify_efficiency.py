@@ -14,39 +14,21 @@ import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from dcinfra.config import Config  # noqa: E402
-from dcinfra.loader import load_stack  # noqa: E402
-from dcinfra.pipeline import up, verify  # noqa: E402
-from dcinfra.plan import compile_plan  # noqa: E402
-from dcinfra.sites.lab import Lab  # noqa: E402
-from dcinfra.state import StateDir  # noqa: E402
+from _lab import Quiet, bench_lab
 
-
-class _Quiet:
-    def step(self, message: str) -> None:
-        del message
+from dcinfra.pipeline import up, verify
 
 
 def main() -> int:
     with tempfile.TemporaryDirectory(prefix="dcinfra-eff-") as tmp:
-        text = (ROOT / "stacks" / "lab.py").read_text()
-        text = text.replace('name="lab"', 'name="efflab"')
-        text = text.replace("172.31.250.0/24", "172.31.214.0/24").replace(
-            "172.31.251.0/24", "172.31.215.0/24"
-        )
-        stack_file = Path(tmp) / "efflab.py"
-        stack_file.write_text(text)
-        stack = load_stack(stack_file, Config())
-        state = StateDir(Path(tmp) / "state" / "efflab")
-        lab = Lab(compile_plan(stack), state)
+        stack, state, lab = bench_lab(Path(tmp), "efflab", 214)
         try:
             up(stack, state, run_verify=False)
             report = verify(stack, state).report.to_json()
         finally:
-            lab.teardown(_Quiet())
+            lab.teardown(Quiet())
     rows = sorted(report["collectives"]["all_reduce"], key=lambda r: r["size_bytes"])
     largest = rows[-1]
     iperf3 = report["link"]["iperf3_GBps"]
