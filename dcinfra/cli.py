@@ -794,6 +794,23 @@ def _verify_section(plan: Plan) -> list[RenderableType]:
             f"{v.training_steps} training steps, timeout {v.timeout_s} s",
         ),
     ]
+    st = v.storage
+    if st is not None:
+        who = "client.admin" if st.probe_admin else "the client key"
+        bench = (
+            f"rados bench {st.bench_s} s write + read on {st.bench_pool!r}"
+            if st.bench_pool
+            else "no rados bench (no pool)"
+        )
+        rows.append(("storage", f"Ceph health and {bench}, on {st.probe_host} with {who}"))
+        if st.cephfs_mount:
+            rows.append(
+                (
+                    "cephfs",
+                    f"{st.file_bytes // 2**20} MiB written and read back by another host under "
+                    f"{st.cephfs_mount}, on {_plural(len(st.cephfs_hosts), 'host')}",
+                )
+            )
     return [_section("Verify (after up)"), _kv(rows)]
 
 

@@ -122,12 +122,15 @@ def register(app: typer.Typer) -> None:
             if as_json:
                 cli._emit_json(record.to_dict())
             else:
-                from dcinfra.verify import render_table
+                from dcinfra.verify import render_storage_table, render_table
 
                 out = cli._out()
                 out.print(format_summary(record.configure))
                 if record.verify:
                     out.print(render_table(record.verify.report))
+                    storage = render_storage_table(record.verify.report)
+                    if storage is not None:
+                        out.print(storage)
                 changed = record.configure.changed_total
                 made = f"created {len(record.hosts.created)}, repaired {len(record.hosts.repaired)} hosts; "
                 out.print(
@@ -230,13 +233,14 @@ def register(app: typer.Typer) -> None:
         state_dir: StateOpt = None,
     ) -> None:
         """Run the smoke benchmark on the compute hosts: link baseline, collective sweep, GEMM, DDP
-        training; expected (from the plan) vs measured.
+        training; with Ceph also its health, rados bench and CephFS I/O from every compute host;
+        expected (from the plan) vs measured.
 
         Exit 0 when every check passed, 3 when a threshold was missed, 1 on error.
         """
         from dcinfra.engines.ansible import NullProgress, RichProgress
         from dcinfra.pipeline import verify as run_verify
-        from dcinfra.verify import render_table
+        from dcinfra.verify import render_storage_table, render_table
 
         with cli._reporting_errors():
             stack = cli._load(stack_file, config)
@@ -247,6 +251,9 @@ def register(app: typer.Typer) -> None:
                 cli._emit_json(record.report.to_json())
             else:
                 cli._out().print(render_table(record.report))
+                storage = render_storage_table(record.report)
+                if storage is not None:
+                    cli._out().print(storage)
                 cli._out().print(Text(f"report: {record.files['json'].parent}", style="dim"))
         raise typer.Exit(record.report.exit_code)
 
@@ -281,11 +288,14 @@ def register(app: typer.Typer) -> None:
                 table.add_row(n.name, Text(n.state, style=style), n.management, addrs, n.detail)
             cli._out().print(table)
 
-    @lab.command("exec", context_settings={"allow_interspersed_args": False})
+    @lab.command("exec")
     def lab_exec(
         stack_file: cli.StackArg,
         node: Annotated[str, typer.Argument(help="Node name, e.g. node-001.")],
-        command: Annotated[list[str], typer.Argument(help="Command and arguments (after --).")],
+        command: Annotated[
+            list[str],
+            typer.Argument(help="Command and arguments, after `--` (options of dcinfra go before it)."),
+        ],
         config: cli.ConfigOpt = None,
         state_dir: StateOpt = None,
     ) -> None:

@@ -23,6 +23,7 @@ from dcinfra.engines.ansible import (
     ProgressSink,
     RunRecord,
     close_ssh_masters,
+    kill_orphaned_runs,
     run_playbook,
     scrub,
 )
@@ -31,7 +32,7 @@ from dcinfra.model.stack import Stack
 from dcinfra.plan import compile_plan
 from dcinfra.plan.types import Plan, to_jsonable
 from dcinfra.render import read_manifest, render, write_tree
-from dcinfra.sites import HostsRecord, Progress, TeardownRecord, provider_for
+from dcinfra.sites import HostsRecord, Progress, SiteProvider, TeardownRecord, provider_for
 from dcinfra.state import StateDir
 
 PLAYBOOKS = Path(__file__).resolve().parent.parent / "playbooks"
@@ -180,6 +181,44 @@ def _configure(
     )
 
 
+def _deployed_marker(state: StateDir) -> Path:
+    # Written BEFORE configure: a run killed in the storage play (kill -9 included) has already marked
+    # the clusters that may hold data, so destroy never removes them without --destroy-data.
+    return state.path / "deployed.json"
+
+
+def _deployed(state: StateDir) -> dict[str, bool]:
+    """Storage clusters that may hold data: the applied record's and the pre-configure marker's."""
+    out = {"ceph": False, "hdfs": False}
+    for data in ((_applied(state) or {}).get("deployed", {}), _read_json(_deployed_marker(state))):
+        for k, v in data.items():
+            out[k] = out.get(k, False) or bool(v)
+    return out
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _mark_deployed(state: StateDir, plan: Plan) -> dict[str, bool]:
+    deployed = _deployed(state)
+    deployed["ceph"] = deployed["ceph"] or plan.ceph is not None
+    deployed["hdfs"] = deployed["hdfs"] or plan.hdfs is not None
+    _deployed_marker(state).write_text(json.dumps(deployed, indent=2, sort_keys=True) + "\n")
+    return deployed
+
+
+def _stop_orphans(state: StateDir, steps: Progress) -> None:
+    """Stop Ansible runs left behind by a killed dcinfra of this stack (we hold the lock: none is live)."""
+    killed = kill_orphaned_runs(state.runs)
+    if killed:
+        steps.step(f"stopped {killed} process(es) left running by an interrupted earlier run")
+
+
 def _applied(state: StateDir) -> dict[str, Any] | None:
     try:
         data = json.loads(state.applied_plan.read_text())
@@ -203,6 +242,7 @@ def up(
     plan = compile_plan(stack)
     steps = steps or _NoSteps()
     with state.lock("up", force=force_unlock):
+        _stop_orphans(state, steps)
         provider = provider_for(plan, state)
         missing = provider.prerequisites()
         if missing:
@@ -210,10 +250,11 @@ def up(
         hosts = provider.provision(steps)
         steps.step("rendering")
         write_tree(render(plan), state.build)
+        deployed = _mark_deployed(state, plan)
         record = _configure(plan, state, hosts, state.build, progress or NullProgress(), check=False)
         if not record.ok:
             raise ConfigureFailed(record)
-        applied = {"plan": to_jsonable(plan), "deployed": {"ceph": False, "hdfs": False}}
+        applied = {"plan": to_jsonable(plan), "deployed": deployed}
         state.applied_plan.write_text(json.dumps(applied, indent=2, sort_keys=True) + "\n")
         platform = None
         target = _platform_target(stack, plan, state)
@@ -335,8 +376,8 @@ def destroy(
     plan = compile_plan(stack)
     steps = steps or _NoSteps()
     with state.lock("destroy", force=force_unlock):
-        applied = _applied(state) or {}
-        deployed = [k for k, v in applied.get("deployed", {}).items() if v]
+        _stop_orphans(state, steps)
+        deployed = [k for k, v in sorted(_deployed(state).items()) if v]
         if deployed and not destroy_data:
             raise DataProtected(
                 f"stack {plan.stack!r} holds data in {', '.join(deployed)}; destroy removes it only with "
@@ -351,9 +392,15 @@ def destroy(
 
             steps.step("platform (Pulumi)")
             pulumi_engine.destroy(target, destroy_data=destroy_data, install_cli=install_pulumi)
+        provider = provider_for(plan, state)
+        kept: list[str] = []
+        if deployed:
+            kept = _destroy_storage(plan, state, provider, steps)
         # Persistent SSH masters would outlive the nodes they talk to.
         close_ssh_masters(state.runs)
-        teardown = provider_for(plan, state).teardown(steps)
+        teardown = provider.teardown(steps)
+        if kept:
+            teardown = TeardownRecord(teardown.removed, (*teardown.kept, *kept))
         removed = []
         # Host keys and cached facts describe hosts that no longer exist: a recreated lab node has new
         # host keys, and stale facts would mislead the next run.
@@ -361,6 +408,7 @@ def destroy(
             state.build,
             state.path / "preview",
             state.applied_plan,
+            _deployed_marker(state),
             state.path / "known_hosts",
             state.path / "facts",
         ):
@@ -368,6 +416,39 @@ def destroy(
                 shutil.rmtree(p) if p.is_dir() else p.unlink()
                 removed.append(str(p))
         return DestroyRecord(plan.stack, teardown, removed)
+
+
+def _destroy_storage(plan: Plan, state: StateDir, provider: SiteProvider, steps: Progress) -> list[str]:
+    """Run destroy_storage.yml on the reachable hosts (daemons stopped, this cluster's OSD devices
+    zapped, data removed); returns what could not be removed, naming the unreachable hosts."""
+    inventory = state.build / "inventory" / "hosts.yml"
+    if not inventory.exists():
+        return [f"storage data: no build dir ({inventory}) to run destroy_storage.yml from"]
+    down = [h.name for h in provider.status() if h.state not in ("running", "reachable")]
+    up = [h.name for h in plan.hosts if h.name not in down]
+    kept = [f"{name}: storage data not removed (host not reachable)" for name in down]
+    if not up:
+        return kept
+    steps.step("removing storage daemons and data")
+    key = state.secrets / "ssh_ed25519"
+    record = run_playbook(
+        _playbook("destroy_storage.yml"),
+        inventory,
+        runs_dir=state.runs,
+        ssh_key=key if key.exists() else None,
+        ssh_user=plan.ssh_user,
+        extravars={"dcinfra_build_dir": str(state.build), "dcinfra_destroy_data": True},
+        limit=",".join(up),
+        forks=len(plan.hosts),
+    )
+    if not record.ok:
+        first = record.failures[0] if record.failures else None
+        where = f"{first.host} | {first.task}: {first.message}" if first else record.error
+        raise DcinfraError(
+            f"removing the storage data failed ({where}); nothing was torn down "
+            f"(artifacts: {record.artifacts_dir})"
+        )
+    return kept
 
 
 @dataclass(frozen=True, slots=True)
@@ -428,7 +509,8 @@ def _bench_python(plan: Plan) -> str:
 def verify(
     stack: Stack, state: StateDir, *, progress: ProgressSink | None = None, plan: Plan | None = None
 ) -> VerifyRecord:
-    """Run the smoke benchmark on the provisioned compute hosts and compare it with the plan."""
+    """Run the smoke benchmark on the provisioned compute hosts and compare it with the plan; when
+    the plan has Ceph, then check the storage too (health, rados bench, CephFS from every host)."""
     import time as _time
 
     from dcinfra.verify import (
@@ -438,10 +520,13 @@ def verify(
         iperf3_command,
         job_timeout_s,
         load_measured,
+        load_storage,
         parse_iperf3,
         report_for_plan,
         ring_pairs,
         save_report,
+        storage_bounds_s,
+        storage_budget_s,
     )
     from dcinfra.verify.launch import BENCH_DIR, BENCH_SOURCE, WORK_DIR
 
@@ -473,6 +558,9 @@ def verify(
         "verify_bench_launch": {x.host: {"argv": list(x.argv), "env": x.env} for x in launches},
         "verify_bench_pairs": pairs,
         "verify_bench_job_timeout_s": job_timeout_s(v),
+        # The storage checks (roles/verify_storage): null without Ceph, and the role does nothing.
+        "verify_storage_plan": to_jsonable(v.storage),
+        "verify_storage_bounds_s": storage_bounds_s(v.storage) if v.storage else {},
     }
     # JSON is YAML: the vars file Ansible reads, written once per run.
     (stage / "vars.yml").write_text(json.dumps(variables, indent=2, sort_keys=True) + "\n")
@@ -485,7 +573,7 @@ def verify(
         ssh_user=plan.ssh_user,
         extravars={"dcinfra_verify_dir": str(stage)},
         forks=len(plan.hosts),
-        timeout_s=job_timeout_s(v) + 60 * (len(pairs) + 2),
+        timeout_s=job_timeout_s(v) + 60 * (len(pairs) + 2) + storage_budget_s(v.storage),
         progress=progress or NullProgress(),
     )
     if not run.ok:
@@ -507,6 +595,7 @@ def verify(
         except (OSError, ValueError):
             continue  # a missing pair shows as no link measurement in the report
     created = _time.strftime("%Y-%m-%dT%H:%M:%SZ", _time.gmtime())
-    report = report_for_plan(plan, measured, created_at=created, link=link)
+    storage = load_storage(stage / "results") if v.storage is not None else None
+    report = report_for_plan(plan, measured, created_at=created, link=link, storage=storage)
     files = save_report(report, state.path / "reports" / created.replace(":", ""))
     return VerifyRecord(report, files, run)

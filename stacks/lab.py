@@ -61,9 +61,11 @@ stack = Stack(
         )
     ),
     security=Security(default="deny", zones=[Zone(name="nodes", pools=["node"])]),
-    # Lab nodes share this machine's CPU cores: gloo's all-reduce is CPU-bound here, not link-bound (the
-    # veths carry ~4.5 GB/s in iperf3), so the lab gates at half the plan's nominal 10 Gb/s figure.
+    # The lab shapes its compute veths to the declared 10 Gb/s, but its nodes share this machine's CPU
+    # cores: under load gloo's all-reduce is bound by the CPU before the link (measured 0.52-0.91 GB/s
+    # busbw against 1.19 GB/s iperf3 on 2 cores), so the lab gates at half the plan's expected figures.
+    # 64 MiB messages: smaller ones measure per-step latency more than the link.
     verify=VerifySettings(
-        max_message_mb=16, iters=10, warmup_iters=2, training_steps=20, timeout_s=300, min_busbw_fraction=0.5
+        max_message_mb=64, iters=10, warmup_iters=2, training_steps=20, timeout_s=300, min_busbw_fraction=0.5
     ),
 )

@@ -14,9 +14,13 @@ One function, :func:`run_playbook`, is the whole adapter. What it guarantees:
   and, after the run, from every file of the run dir. The SSH private key is passed by path only.
 - **SSH host keys are checked**: ``StrictHostKeyChecking=accept-new`` with a ``known_hosts`` file in the
   state dir (``runs_dir/../known_hosts``), never ``host_key_checking=False``.
-- **Tuned or stock Ansible** (``tuned``): pipelining, a short ``%C`` ControlPath that persists 60 s,
-  ``forks >= hosts``, smart gathering with a jsonfile fact cache in ``runs_dir/../facts``; or Ansible's
-  defaults, for the benchmark that compares both.
+- **Tuned or stock Ansible** (``tuned``): Mitogen for Ansible's ``mitogen_linear`` strategy (one SSH
+  connection and one remote Python per host for the whole run; new hosts' keys are learned first,
+  trust on first use, because Mitogen enforces host keys), or, without Mitogen, pipelining and a short
+  ``%C`` ControlPath that persists 60 s; ``forks >= hosts``, smart gathering with a jsonfile fact cache
+  in ``runs_dir/../facts``. Or Ansible's defaults, for the benchmark that compares both.
+- **No orphans**: ansible-playbook runs in a session of its own, so a kill -9 of dcinfra does not
+  reach it; :func:`kill_orphaned_runs` (called under the stack lock) stops what is left.
 - **Failures are data**: a host that fails returns a record with status ``failed`` and the failures
   listed; only setup problems (no playbook, no ``ansible-playbook``, a playbook Ansible cannot parse)
   raise :class:`AnsibleEngineError`.
@@ -671,6 +675,65 @@ def _count_hosts(inventory: Path) -> int:
         return 0
 
 
+def _ssh_targets(inventory: Path, limit: str | None) -> list[tuple[str, int]]:
+    """(address, port) of the hosts of ``inventory`` (within ``limit``) that Ansible reaches over SSH."""
+    try:
+        from ansible.inventory.manager import (  # type: ignore[import-untyped,unused-ignore]
+            InventoryManager,
+        )
+        from ansible.parsing.dataloader import (  # type: ignore[import-untyped,unused-ignore]
+            DataLoader,
+        )
+        from ansible.vars.manager import (  # type: ignore[import-untyped,unused-ignore]
+            VariableManager,
+        )
+
+        loader = DataLoader()
+        manager = InventoryManager(loader=loader, sources=[str(inventory)])
+        variables = VariableManager(loader=loader, inventory=manager)
+        out = []
+        for host in manager.list_hosts(limit or "all"):
+            hv = variables.get_vars(host=host, include_hostvars=False)
+            if str(hv.get("ansible_connection", "ssh")) not in ("ssh", "smart"):
+                continue
+            address = str(hv.get("ansible_host", host.name))
+            if "{{" in address:  # templated: Ansible resolves it at run time, nothing to learn here
+                continue
+            out.append((address, int(hv.get("ansible_port", 22))))
+        return out
+    except Exception:
+        return []
+
+
+def learn_host_keys(known_hosts: Path, targets: list[tuple[str, int]], timeout_s: int = 5) -> list[str]:
+    """Add the SSH host keys of ``targets`` that ``known_hosts`` does not know yet (trust on first use,
+    what ``StrictHostKeyChecking=accept-new`` does); a known host is never re-learned, so a changed key
+    still fails the connection. Returns the hosts added."""
+    added = []
+    for address, port in targets:
+        name = address if port == 22 else f"[{address}]:{port}"
+        if known_hosts.exists():
+            found = subprocess.run(
+                ["ssh-keygen", "-F", name, "-f", str(known_hosts)], capture_output=True, check=False
+            )
+            if found.returncode == 0:
+                continue
+        scan = subprocess.run(
+            ["ssh-keyscan", "-T", str(timeout_s), "-p", str(port), address],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        lines = [ln for ln in scan.stdout.splitlines() if ln and not ln.startswith("#")]
+        if not lines:
+            continue  # unreachable now: the run reports it as unreachable
+        fd = os.open(known_hosts, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        with os.fdopen(fd, "a", encoding="utf-8") as f:
+            f.write("\n".join(lines) + "\n")
+        added.append(name)
+    return added
+
+
 def _ansible_env(
     *,
     state_dir: Path,
@@ -730,7 +793,27 @@ def _ansible_env(
                 "ANSIBLE_CACHE_PLUGIN_TIMEOUT": "3600",
             }
         )
+        strategies = _mitogen_strategies()
+        if strategies is not None:
+            # Mitogen for Ansible: one SSH connection per host for the whole run, and modules run in a
+            # Python that stays up on the host, instead of a new ssh exec and interpreter per task.
+            # No ControlMaster: the connection already persists, and `meta: reset_connection` (the
+            # firewall role's lockout check) must really log in again. Mitogen turns host key checking
+            # into StrictHostKeyChecking=yes, so run_playbook learns new hosts' keys first (accept-new).
+            env["ANSIBLE_STRATEGY_PLUGINS"] = str(strategies)
+            env["ANSIBLE_STRATEGY"] = "mitogen_linear"
+            env["ANSIBLE_SSH_ARGS"] = ""
     return env
+
+
+def _mitogen_strategies() -> Path | None:
+    """Mitogen's strategy plugins dir, if Mitogen for Ansible is installed (None otherwise)."""
+    try:
+        import ansible_mitogen
+    except ImportError:
+        return None
+    plugins = Path(ansible_mitogen.__file__).parent / "plugins" / "strategy"
+    return plugins if plugins.is_dir() else None
 
 
 def _write_private(path: Path, text: str) -> None:
@@ -790,6 +873,32 @@ def _kill_leftovers(artifact_dir: str) -> int:
                 killed += 1
         except OSError:  # gone already, or not ours to read
             continue
+    return killed
+
+
+def kill_orphaned_runs(runs_dir: Path) -> int:
+    """SIGKILL what is left of earlier runs under ``runs_dir`` (ansible-playbook, its workers and
+    their local children); returns how many processes there were.
+
+    Call it only while holding the stack lock: then no live dcinfra runs a playbook for this stack, and
+    a process still carrying one of its run dirs' ``AWX_ISOLATED_DATA_DIR`` belongs to a run whose
+    dcinfra was killed (kill -9 does not reach ansible-playbook: ansible-runner starts it in a session
+    of its own). Left alone it would keep configuring hosts beside the new run.
+    """
+    prefix = f"AWX_ISOLATED_DATA_DIR={runs_dir.absolute()}/".encode()
+    killed = 0
+    me = os.getpid()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == me:
+            continue
+        try:
+            env = (entry / "environ").read_bytes()
+        except OSError:  # gone already, or not ours to read
+            continue
+        if any(var.startswith(prefix) for var in env.split(b"\0")):
+            with contextlib.suppress(OSError):
+                os.kill(int(entry.name), signal.SIGKILL)
+                killed += 1
     return killed
 
 
@@ -910,6 +1019,8 @@ def run_playbook(
         state_dir=state_dir, run_dir=run_dir, ssh_key=ssh_key, ssh_user=ssh_user, tuned=tuned
     )
     run_forks = max(forks or 0, _count_hosts(inventory), 5) if tuned else forks
+    if envvars.get("ANSIBLE_STRATEGY") == "mitogen_linear":
+        learn_host_keys(state_dir / "known_hosts", _ssh_targets(inventory, limit))
     args = [flag for flag, on in (("--check", check), ("--diff", diff)) if on]
 
     artifacts = run_dir / "artifacts" / run_id  # ansible-runner's <artifact_dir>/<ident>

@@ -26,6 +26,10 @@ class LabSite(Spec):
     """Prefix of the host-side bridge and veth names (Linux limits interface names to 15 bytes)."""
     osd_size_gb: int = Field(default=4, ge=1, le=64)
     """Size of each file-backed Ceph OSD on a lab node, in GB (sparse files in the node's state dir)."""
+    shape_compute: bool = True
+    """Shape every compute-fabric veth to the fabric's declared line rate (``tc`` token bucket, both
+    directions), so the lab's compute links behave like the declared hardware: bound by the link, not
+    by this machine's CPU. False leaves them at memory-copy speed (what the CPU allows)."""
 
 
 class BareMetalHost(Spec):

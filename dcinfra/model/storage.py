@@ -156,6 +156,13 @@ class HdfsCluster(Spec):
     """Network HDFS binds to."""
     hadoop_version: str = "3.3.6"
     """Hadoop release the rendered properties target."""
+    artifact: str | None = None
+    """The Hadoop release to install: an ``http(s)://`` URL fetched on each host, or an absolute path
+    on the controller copied to each host, of ``hadoop-<hadoop_version>.tar.gz``. No default: dcinfra
+    installs no Hadoop nobody declared (lab nodes cannot download: give a path)."""
+    artifact_sha512: str | None = Field(default=None, pattern=r"^[0-9a-fA-F]{128}$")
+    """SHA-512 of ``artifact`` (128 hex digits), as published next to the release
+    (``hadoop-<version>.tar.gz.sha512``)."""
 
 
 class Storage(Spec):

@@ -12,7 +12,7 @@ class VerifySettings(Spec):
 
     Example::
 
-        VerifySettings(max_message_mb=1024, timeout_s=900)
+        VerifySettings(max_message_mb=1024, timeout_s=900, storage_bench_s=10)
     """
 
     enabled: bool = True
@@ -31,3 +31,9 @@ class VerifySettings(Spec):
     """torchrun rendezvous port on the first compute node."""
     min_busbw_fraction: float = Field(default=1.0, gt=0, le=1.5)
     """Pass when large-message busbw >= this fraction of the plan's expected busbw."""
+    storage_bench_s: int = Field(default=5, ge=1, le=600)
+    """Seconds of each ``rados bench`` run (a write, then a sequential read of what it wrote) when the
+    stack has Ceph; the objects are removed afterwards."""
+    storage_file_mib: int = Field(default=64, ge=1, le=1024)
+    """Size of the file every compute host writes to the CephFS (with fsync) and another compute host
+    reads back and checksums, MiB."""

@@ -19,6 +19,7 @@ from dcinfra.plan.hosts import Draft, assign_addresses, make_hosts, place, rail_
 from dcinfra.plan.nccl import nccl_env
 from dcinfra.plan.storage import plan_ceph, plan_hdfs, resolve
 from dcinfra.plan.types import (
+    CephPlan,
     FabricPlan,
     HostPlan,
     NetworkPlan,
@@ -26,6 +27,7 @@ from dcinfra.plan.types import (
     RackPlan,
     RailNic,
     StoragePlan,
+    StorageVerifyPlan,
     VerifyPlan,
 )
 
@@ -97,9 +99,13 @@ def _build(stack: Stack, problems: list[Problem]) -> Plan | None:
         fabric=fabric[0] if fabric else None,
         storage=StoragePlan(ceph=ceph, hdfs=hdfs),
         security=security,
-        verify=_verify(stack, hosts, fabric[0] if fabric else None),
+        verify=_verify(stack, hosts, fabric[0] if fabric else None, ceph),
         versions={k: str(v) for k, v in stack.versions.model_dump().items()},
-        lab={"bridge_prefix": stack.site.bridge_prefix, "osd_size_gb": stack.site.osd_size_gb}
+        lab={
+            "bridge_prefix": stack.site.bridge_prefix,
+            "osd_size_gb": stack.site.osd_size_gb,
+            "shape_compute": stack.site.shape_compute,
+        }
         if isinstance(stack.site, LabSite)
         else {},
         ssh_user=stack.site.ssh_user if isinstance(stack.site, BareMetalSite) else "root",
@@ -235,7 +241,9 @@ def _networks(stack: Stack, drafts: list[Draft], ifaces: dict[str, str]) -> tupl
     return tuple(out)
 
 
-def _verify(stack: Stack, hosts: tuple[HostPlan, ...], fabric: FabricPlan | None) -> VerifyPlan | None:
+def _verify(
+    stack: Stack, hosts: tuple[HostPlan, ...], fabric: FabricPlan | None, ceph: CephPlan | None
+) -> VerifyPlan | None:
     compute = [h for h in hosts if "compute" in h.roles]
     if not compute:
         return None
@@ -265,6 +273,44 @@ def _verify(stack: Stack, hosts: tuple[HostPlan, ...], fabric: FabricPlan | None
         expected_link_GBps=expected.link_GBps if expected else None,
         gemm_peak_tflops=peak,
         min_busbw_fraction=v.min_busbw_fraction,
+        storage=_verify_storage(stack, ceph, [h.name for h in compute]),
+    )
+
+
+def _verify_storage(stack: Stack, ceph: CephPlan | None, compute: list[str]) -> StorageVerifyPlan | None:
+    """What the verify stage measures on the Ceph cluster (None without one).
+
+    The probe (``ceph status``, ``rados bench``) runs as the compute hosts' client on the first compute
+    host that has its key, on the first pool that key may write: an RBD pool, else the CephFS data
+    pool. Only when no host has the client key, or its caps cover no pool, does it run as client.admin
+    on the first monitor. Each compute host that mounts the CephFS writes one file there and reads back
+    the file of the next one (a ring), so no host reads what it wrote itself (its own cache).
+    """
+    if ceph is None:
+        return None
+    v = stack.verify
+    client_pools = [p.name for p in ceph.pools if p.application == "rbd"]
+    if ceph.cephfs_name is not None:
+        client_pools += [p.name for p in ceph.pools if p.name == f"{ceph.cephfs_name}-data"]
+    clients = [h for h in compute if h in ceph.clients] or list(ceph.clients)
+    pool: str | None
+    if clients and client_pools:
+        probe, admin, pool = clients[0], False, client_pools[0]
+    else:
+        probe, admin, pool = ceph.mons[0], True, ceph.pools[0].name if ceph.pools else None
+    mount = ceph.cephfs_mount if ceph.cephfs_name is not None else None
+    fs_hosts = tuple(h for h in compute if h in ceph.clients) if mount else ()
+    return StorageVerifyPlan(
+        cluster=ceph.name,
+        probe_host=probe,
+        probe_admin=admin,
+        bench_pool=pool,
+        bench_s=v.storage_bench_s,
+        cephfs_mount=mount if fs_hosts else None,
+        cephfs_hosts=fs_hosts,
+        cephfs_read_from={h: fs_hosts[(i + 1) % len(fs_hosts)] for i, h in enumerate(fs_hosts)},
+        file_bytes=v.storage_file_mib * 1024 * 1024,
+        timeout_s=v.timeout_s,
     )
 
 

@@ -16,7 +16,8 @@ Rules (``Problem.rule``):
 - ``mtu.invalid``, ``mtu.switch``, ``mtu.mismatch``, ``roce.settings``, ``roce.lossless``, ``roce.mtu``
 - ``ceph.size``, ``ceph.min-size``, ``ceph.mons``, ``ceph.devices``, ``ceph.network``, ``ceph.pg-num``,
   ``ceph.pool-name``, ``ceph.mount``
-- ``hdfs.replication``, ``hdfs.rack-awareness``, ``hdfs.kerberos``, ``hdfs.network``, ``hdfs.dirs``
+- ``hdfs.replication``, ``hdfs.rack-awareness``, ``hdfs.kerberos``, ``hdfs.network``, ``hdfs.dirs``,
+  ``hdfs.artifact``
 - ``security.refs``, ``security.duplicate``, ``security.zones``, ``security.tenants``, ``security.ports``,
   ``security.ssh``
 - ``versions.cuda``, ``versions.driver``, ``versions.nccl``, ``versions.gpu``, ``versions.ceph``,
@@ -869,6 +870,32 @@ def check_hdfs(ctx: _Ctx) -> Iterator[Problem]:
         ):
             yield from _unattached(stack, hosts, hdfs.network, path, what, "network", "hdfs.network")
     yield from _hdfs_dirs(hdfs.name_dirs, hdfs.data_dirs)
+    yield from _hdfs_artifact(hdfs.artifact, hdfs.artifact_sha512, hdfs.hadoop_version)
+
+
+def _hdfs_artifact(artifact: str | None, sha512: str | None, version: str) -> Iterator[Problem]:
+    base = "storage.hdfs"
+    if artifact is None and sha512 is None:
+        return  # may come from the inventory (hdfs_artifact); the role names the setting if not
+    if artifact is None or sha512 is None:
+        missing = "artifact" if artifact is None else "artifact_sha512"
+        yield Problem(
+            f"{base}.{missing}",
+            f"{'artifact_sha512' if artifact is None else 'artifact'} is set but {missing} is not: "
+            "a Hadoop release is installed only when both are declared",
+            f"set {missing} too (the SHA-512 is published as hadoop-{version}.tar.gz.sha512)",
+            "hdfs.artifact",
+        )
+    if artifact is not None and not (
+        artifact.startswith(("http://", "https://")) or PurePosixPath(artifact).is_absolute()
+    ):
+        yield Problem(
+            f"{base}.artifact",
+            f"artifact {artifact!r} is neither an http(s):// URL nor an absolute path",
+            f"use e.g. 'https://downloads.apache.org/hadoop/common/hadoop-{version}/hadoop-{version}.tar.gz' "
+            f"or '/srv/mirror/hadoop-{version}.tar.gz'",
+            "hdfs.artifact",
+        )
 
 
 def _hdfs_dirs(name_dirs: Sequence[str], data_dirs: Sequence[str]) -> Iterator[Problem]:

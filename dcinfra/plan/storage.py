@@ -289,6 +289,8 @@ def plan_hdfs(
         kerberos_kdc=hdfs.kerberos.kdc if hdfs.kerberos else None,
         keytab_dir=hdfs.kerberos.keytab_dir if hdfs.kerberos else None,
         hadoop_version=hdfs.hadoop_version,
+        artifact=hdfs.artifact,
+        artifact_sha512=hdfs.artifact_sha512.lower() if hdfs.artifact_sha512 else None,
         core_site=core,
         hdfs_site=site,
     )

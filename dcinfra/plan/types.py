@@ -192,6 +192,8 @@ class HdfsPlan:
     kerberos_kdc: str | None
     keytab_dir: str | None
     hadoop_version: str
+    artifact: str | None  # URL or controller path of the Hadoop release
+    artifact_sha512: str | None
     core_site: dict[str, str]  # core-site.xml properties
     hdfs_site: dict[str, str]  # hdfs-site.xml properties
 
@@ -244,6 +246,26 @@ class SecurityPlan:
 
 
 @dataclass(frozen=True, slots=True)
+class StorageVerifyPlan:
+    """The storage part of the verify stage: what it measures on the Ceph cluster, where, how long.
+
+    Every command runs as the compute hosts' Ceph client (least privilege: its caps cover the RBD pools
+    and the CephFS); only a cluster without client hosts falls back to client.admin on a monitor.
+    """
+
+    cluster: str  # Ceph cluster name: /etc/ceph/<cluster>.conf and its keyrings
+    probe_host: str  # runs `ceph status` and `rados bench` (the first compute host with the client key)
+    probe_admin: bool  # probe_host has no client key: it is a monitor and uses client.admin
+    bench_pool: str | None  # the declared pool `rados bench` writes to (then cleans up); None: not run
+    bench_s: int  # seconds of each rados bench run (write, then sequential read)
+    cephfs_mount: str | None  # where the compute hosts mount the CephFS; None: no CephFS check
+    cephfs_hosts: tuple[str, ...]  # compute hosts that mount it, in plan order (each writes one file)
+    cephfs_read_from: dict[str, str]  # reader -> the host whose file it reads back (the next one, a ring)
+    file_bytes: int  # size of the file each of cephfs_hosts writes, bytes
+    timeout_s: int  # bound of every storage command (a hung one fails its check within it)
+
+
+@dataclass(frozen=True, slots=True)
 class VerifyPlan:
     """What the verify stage runs and the thresholds it gates on."""
 
@@ -261,6 +283,7 @@ class VerifyPlan:
     expected_link_GBps: float | None
     gemm_peak_tflops: float  # per device (GPU bf16 or CPU fp32 estimate)
     min_busbw_fraction: float
+    storage: StorageVerifyPlan | None = None  # Ceph health, rados bench, CephFS I/O; None without Ceph
 
 
 @dataclass(frozen=True, slots=True)

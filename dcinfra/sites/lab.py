@@ -51,6 +51,14 @@ class Link:
     address: str  # node address
     prefixlen: int
     mtu: int
+    rate_gbps: int | None = None  # shaped to this line rate (both directions); None: unshaped
+
+
+def _tbf(gbps: int) -> list[str]:
+    """tc arguments of a token bucket at ``gbps``: a burst of 1 ms of line rate (at least 256 KiB, so
+    a 64 KiB GSO segment always fits) and at most 20 ms of queue."""
+    burst = max(gbps * 1_000_000_000 // 8 // 1000, 256 * 1024)
+    return ["tbf", "rate", f"{gbps}gbit", "burst", str(burst), "latency", "20ms"]
 
 
 def _run(*argv: str, check: bool = True, timeout: float = 30) -> subprocess.CompletedProcess[str]:
@@ -89,6 +97,7 @@ class Lab:
         self.plan = plan
         self.state = state
         self.prefix = str(plan.lab.get("bridge_prefix", "dci"))
+        self.shape = bool(plan.lab.get("shape_compute", True))
         self.tag = hashlib.sha1(plan.stack.encode()).hexdigest()[:4]
         self.networks = {n.name: n for n in plan.networks}
 
@@ -141,6 +150,7 @@ class Lab:
                     nic.address,
                     nic.prefixlen,
                     n.mtu,
+                    self.plan.fabric.link_gbps if self.shape and self.plan.fabric else None,
                 )
             )
         return out
@@ -166,8 +176,22 @@ class Lab:
             "nft": "nftables",
             "iperf3": "iperf3",
             "pkill": "procps",
+            "tc": "iproute2",
             "start-stop-daemon": "dpkg",
         }
+        if self.plan.ceph is not None:
+            tools |= {
+                "ceph": "ceph-common",
+                "ceph-authtool": "ceph-common",
+                "ceph-mon": "ceph-mon",
+                "ceph-mgr": "ceph-mgr",
+                "ceph-osd": "ceph-osd",
+                "ceph-mds": "ceph-mds",
+                "ceph-fuse": "ceph-fuse",
+                "uuidgen": "uuid-runtime",
+            }
+        if self.plan.hdfs is not None:
+            tools["java"] = "default-jre-headless"
         apt = set()
         for tool, pkg in tools.items():
             found = Path(tool).exists() if tool.startswith("/") else shutil.which(tool) is not None
@@ -289,6 +313,23 @@ class Lab:
             _run("ip", "link", "set", link.host_if, "master", link.bridge, "mtu", str(link.mtu), "up")
             _run("ip", "-n", ns, "link", "set", link.node_if, "mtu", str(link.mtu), "up")
             _run("ip", "-n", ns, "addr", "replace", f"{link.address}/{link.prefixlen}", "dev", link.node_if)
+            if link.rate_gbps:
+                # Egress of the host end is what the node receives, egress of the node end what it
+                # sends: a full-duplex link of the declared rate.
+                _run("tc", "qdisc", "replace", "dev", link.host_if, "root", *_tbf(link.rate_gbps))
+                _run(
+                    "ip",
+                    "netns",
+                    "exec",
+                    ns,
+                    "tc",
+                    "qdisc",
+                    "replace",
+                    "dev",
+                    link.node_if,
+                    "root",
+                    *_tbf(link.rate_gbps),
+                )
         return changed
 
     def _init_pid(self, host: str) -> int | None:

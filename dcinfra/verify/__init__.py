@@ -8,14 +8,17 @@ Two halves:
 * The rest is pure and runs where dcinfra runs: :func:`declared_facts` (what preflight compares
   with), :func:`bench_launches` (the torchrun command and environment per host),
   :func:`ring_pairs` / :func:`parse_iperf3` (the link baseline), :func:`build_report` (expected vs
-  measured, verdicts, exit code), and :func:`save_report` (JSON, table, PNG into ``reports/<time>/``).
+  measured, verdicts, exit code), :func:`storage_report` (the Ceph and CephFS checks, when the plan
+  has Ceph; the ``verify_storage`` role runs them), and :func:`save_report` (JSON, table, PNG into
+  ``reports/<time>/``).
 
 ``gpu_check.py`` is a one-command GPU smoke for developers (``python -m dcinfra.verify.gpu_check``).
 """
 
 from __future__ import annotations
 
-from dcinfra.verify.artifacts import load_measured, report_for_plan, save_report, write_plot
+from dcinfra.verify.artifacts import load_measured, load_storage, report_for_plan, save_report, write_plot
+from dcinfra.verify.check import Check
 from dcinfra.verify.declared import declared_facts
 from dcinfra.verify.launch import BenchLaunch, bench_launches, job_timeout_s
 from dcinfra.verify.link import LinkPair, iperf3_command, parse_iperf3, ring_pairs
@@ -23,12 +26,19 @@ from dcinfra.verify.report import (
     EXIT_ERROR,
     EXIT_MISSED,
     EXIT_OK,
-    Check,
     VerifyReport,
     build_report,
     exit_code,
+    render_storage_table,
     render_table,
     table_text,
+)
+from dcinfra.verify.storage import (
+    parse_ceph_status,
+    parse_rados_bench,
+    storage_bounds_s,
+    storage_budget_s,
+    storage_report,
 )
 
 __all__ = [
@@ -46,11 +56,18 @@ __all__ = [
     "iperf3_command",
     "job_timeout_s",
     "load_measured",
+    "load_storage",
+    "parse_ceph_status",
     "parse_iperf3",
+    "parse_rados_bench",
+    "render_storage_table",
     "render_table",
     "report_for_plan",
     "ring_pairs",
     "save_report",
+    "storage_bounds_s",
+    "storage_budget_s",
+    "storage_report",
     "table_text",
     "write_plot",
 ]

@@ -1,5 +1,6 @@
 """Writing a report to disk: the JSON, the table as text, and the busbw plot (the I/O shell).
 
+``load_measured`` and ``load_storage`` read what the verify playbook kept in its results dir;
 ``save_report(report, directory)`` writes ``report.json``, ``table.txt`` and ``busbw.png`` into
 ``directory`` (the state dir's ``reports/<time>/``). The plot needs matplotlib (the ``verify`` extra);
 without it the other two files are still written and the returned paths say which exist.
@@ -97,8 +98,37 @@ def load_measured(path: Path, *, master: str | None = None) -> dict[str, Any]:
     return doc
 
 
+def _read_doc(path: Path) -> dict[str, Any] | None:
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
+def load_storage(results: Path) -> dict[str, Any]:
+    """What the verify_storage role kept in ``results``: {"health": storage-health.json, "rados":
+    storage-rados.json, "cephfs": {host: storage-cephfs-<host>.json}}; a missing or unreadable file is
+    left out (its checks become errors in the report)."""
+    out: dict[str, Any] = {"cephfs": {}}
+    for key in ("health", "rados"):
+        doc = _read_doc(results / f"storage-{key}.json")
+        if doc is not None:
+            out[key] = doc
+    for path in sorted(results.glob("storage-cephfs-*.json")):
+        doc = _read_doc(path)
+        if doc is not None:
+            out["cephfs"][str(doc.get("host") or path.stem.removeprefix("storage-cephfs-"))] = doc
+    return out
+
+
 def report_for_plan(
-    plan: Plan, measured: dict[str, Any], *, created_at: str, link: Sequence[LinkPair] = ()
+    plan: Plan,
+    measured: dict[str, Any],
+    *,
+    created_at: str,
+    link: Sequence[LinkPair] = (),
+    storage: dict[str, Any] | None = None,
 ) -> VerifyReport:
     """:func:`~dcinfra.verify.report.build_report` with the thresholds and sources of ``plan``."""
     if plan.verify is None:
@@ -108,5 +138,11 @@ def report_for_plan(
         )
     expected = plan.fabric.expected if plan.fabric is not None else None
     return build_report(
-        plan.verify, measured, stack=plan.stack, created_at=created_at, link=link, expected=expected
+        plan.verify,
+        measured,
+        stack=plan.stack,
+        created_at=created_at,
+        link=link,
+        expected=expected,
+        storage=storage,
     )

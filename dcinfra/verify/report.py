@@ -21,7 +21,10 @@ Gates:
 * link: the slowest iperf3 pair against ``expected_link_GBps x min_busbw_fraction``;
 * GEMM (GPUs): the slowest device against ``gemm_peak_tflops x`` :data:`GEMM_MIN_FRACTION`; on CPUs
   the peak is an estimate (cores x a per-core figure), so the GEMM is reported, not gated;
-* training: the loss must fall by :data:`LOSS_MIN_DROP` (loss_last <= loss_first x (1 - drop)).
+* training: the loss must fall by :data:`LOSS_MIN_DROP` (loss_last <= loss_first x (1 - drop));
+* storage (only when the plan has Ceph; :mod:`dcinfra.verify.storage`): Ceph health OK (or only the
+  warnings the ceph role accepts on a lab), ``rados bench`` write and read, and a CephFS write and
+  read back on every compute host, with the content checked; the JSON gains a ``storage`` section.
 """
 
 from __future__ import annotations
@@ -37,7 +40,9 @@ from rich.table import Table
 from rich.text import Text
 
 from dcinfra.plan.types import ExpectedBandwidth, VerifyPlan
+from dcinfra.verify.check import Check, Verdict
 from dcinfra.verify.link import LinkPair
+from dcinfra.verify.storage import storage_report
 
 SCHEMA_VERSION = "dcinfra.verify.report/1"
 SCHEMA_PATH = Path(__file__).with_name("report.schema.json")  # JSON Schema of VerifyReport.to_json()
@@ -58,37 +63,6 @@ GEMM_SOURCE = (
     "https://docs.nvidia.com/deeplearning/performance/dl-performance-matrix-multiplication/index.html"
 )
 LOSS_MIN_DROP = 0.10  # the training loss must fall by at least 10% between the first and last step
-
-Verdict = Literal["pass", "fail", "error", "info", "skipped"]
-
-
-@dataclass(frozen=True, slots=True)
-class Check:
-    """One verdict: expected vs measured."""
-
-    name: str  # "preflight", "link", "correctness", "busbw.all_reduce", "gemm", "training.loss", ...
-    verdict: Verdict
-    unit: str  # "GB/s", "TFLOPS", "loss", "tokens/s", "ratio", "mismatches"
-    expected: float | None  # what the plan says the hardware should deliver
-    measured: float | None  # what the run measured (the gated figure)
-    threshold: float | None  # the value measured is compared with (expected x fraction)
-    direction: Literal["min", "max"]  # "min": measured must be >= threshold; "max": <= threshold
-    node: str | None  # the node to blame (slowest pair's source, slowest rank's node, mismatching node)
-    detail: str  # one line a person can act on
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON form."""
-        return {
-            "name": self.name,
-            "verdict": self.verdict,
-            "unit": self.unit,
-            "expected": self.expected,
-            "measured": self.measured,
-            "threshold": self.threshold,
-            "direction": self.direction,
-            "node": self.node,
-            "detail": self.detail,
-        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,10 +87,12 @@ class VerifyReport:
     training: dict[str, Any]  # {"loss_first", "loss_last", "tokens_per_s", "mfu", ...}
     expected: dict[str, Any]  # thresholds and their sources
     ranks: tuple[dict[str, Any], ...] = field(default=())  # rank -> node, device
+    # {"cluster", "probe_host", "health", "rados", "cephfs"}; None (and absent from the JSON) without Ceph
+    storage: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
-        """The documented JSON form (``report.schema.json``)."""
-        return {
+        """The documented JSON form (``report.schema.json``); ``storage`` only when the plan has Ceph."""
+        doc = {
             "schema_version": SCHEMA_VERSION,
             "stack": self.stack,
             "created_at": self.created_at,
@@ -137,6 +113,9 @@ class VerifyReport:
             "training": self.training,
             "expected": self.expected,
         }
+        if self.storage is not None:
+            doc["storage"] = self.storage
+        return doc
 
 
 def exit_code(report: VerifyReport) -> int:
@@ -486,8 +465,11 @@ def build_report(
     link: Sequence[LinkPair] = (),
     expected: ExpectedBandwidth | None = None,
     gate_sizes: int = GATE_SIZES,
+    storage: Mapping[str, Any] | None = None,
 ) -> VerifyReport:
-    """The report for one run: ``measured`` is the bench JSON, ``link`` the iperf3 pairs."""
+    """The report for one run: ``measured`` is the bench JSON, ``link`` the iperf3 pairs, ``storage``
+    what the storage checks kept (:func:`~dcinfra.verify.artifacts.load_storage`; used only when
+    ``verify.storage`` is set, where a missing result is an error)."""
     pf_check, pf = _preflight(measured)
     link_check, link_section = _link(verify, link)
     slow_node = link_section["slowest"]["src"] if link_section["slowest"] else None
@@ -500,6 +482,11 @@ def build_report(
     error = measured.get("error")
     if error and not any(c.verdict == "error" for c in checks):
         checks = (*checks, _error_check("run", "-", measured, str(error.get("phase"))))
+    storage_checks: list[Check] = []
+    storage_section = None
+    if verify.storage is not None:
+        storage_checks, storage_section = storage_report(verify.storage, storage or {})
+        checks = (*checks, *storage_checks)
     verdicts = {c.verdict for c in checks}
     code = EXIT_ERROR if "error" in verdicts else EXIT_MISSED if "fail" in verdicts else EXIT_OK
     attribution: list[dict[str, Any]] = []
@@ -511,6 +498,10 @@ def build_report(
             attribution.append({"node": m.get("node"), "check": "preflight", "reason": m.get("message")})
     for c in checks:
         if c.verdict == "fail" and c.node and c.name != "preflight":
+            attribution.append({"node": c.node, "check": c.name, "reason": c.detail})
+    # A storage command that failed on a node is that node's to look at (the bench's errors name theirs).
+    for c in storage_checks:
+        if c.verdict == "error" and c.node:
             attribution.append({"node": c.node, "check": c.name, "reason": c.detail})
     sources: dict[str, str] = {
         "busbw": "https://github.com/NVIDIA/nccl-tests/blob/master/doc/PERFORMANCE.md",
@@ -549,6 +540,7 @@ def build_report(
         training=train_section,
         expected=expected_section,
         ranks=tuple(dict(r) for r in measured.get("ranks") or []),
+        storage=storage_section,
     )
 
 
@@ -586,11 +578,46 @@ def render_table(report: VerifyReport) -> Table:
     return table
 
 
+def render_storage_table(report: VerifyReport) -> Table | None:
+    """Per compute host: CephFS write and read MB/s, whose file it read, content; None without CephFS."""
+    cephfs = (report.storage or {}).get("cephfs")
+    if not cephfs:
+        return None
+    size = f"{cephfs['file_bytes'] / 2**20:g} MiB"
+    table = Table(title=f"CephFS on {cephfs['mount']}: {size} per host", show_lines=False)
+    for col, justify in (
+        ("node", "left"),
+        ("write MB/s", "right"),
+        ("read MB/s", "right"),
+        ("read from", "left"),
+        ("content", "left"),
+        ("error", "left"),
+    ):
+        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+    slow = {(cephfs.get("slowest_write") or {}).get("node"), (cephfs.get("slowest_read") or {}).get("node")}
+    for row in cephfs["nodes"]:
+        content = {None: Text("-"), True: Text("ok", style=_STYLE["pass"])}.get(
+            row.get("content_ok"), Text("MISMATCH", style=_STYLE["fail"])
+        )
+        table.add_row(
+            Text(row["node"], style="bold" if row["node"] in slow and len(cephfs["nodes"]) > 1 else ""),
+            _fmt(row["write_MBps"], 1),
+            _fmt(row["read_MBps"], 1),
+            Text(row["read_from"]),
+            content,
+            Text(row["error"] or ""),
+        )
+    return table
+
+
 def table_text(report: VerifyReport, width: int = 160) -> str:
     """The table as plain text (for ``reports/<time>/table.txt`` and logs)."""
     buf = io.StringIO()
     console = Console(file=buf, width=width, color_system=None, force_terminal=False)
     console.print(render_table(report))
+    storage = render_storage_table(report)
+    if storage is not None:
+        console.print(storage)
     if report.error:
         console.print(f"error: {report.error.get('message')}", markup=False)
     for a in report.attribution:

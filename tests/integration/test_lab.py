@@ -63,6 +63,22 @@ def test_exec_returns_exit_code_and_output(itlab: tuple[Stack, Plan, Lab]) -> No
     assert (res.returncode, res.stdout, res.stderr) == (7, "out\n", "err\n")
 
 
+def test_cli_lab_exec_takes_options_before_the_double_dash(itlab: tuple[Stack, Plan, Lab]) -> None:
+    _, _, lab = itlab
+    tmp = lab.state.path.parent.parent  # tmp/state/itlab; the stack file is tmp/itlab.py
+    res = subprocess.run(
+        [
+            *(sys.executable, "-m", "dcinfra", "lab", "exec", str(tmp / "itlab.py"), "node-003"),
+            *("--state-dir", str(tmp / "state"), "--", "sh", "-c", "hostname; exit 5"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert (res.returncode, res.stdout) == (5, "node-003\n"), res.stderr
+
+
 def test_nodes_reach_each_other_on_lab_networks_only(itlab: tuple[Stack, Plan, Lab]) -> None:
     _, plan, lab = itlab
     peer = plan.host("node-003")

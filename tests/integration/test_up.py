@@ -66,7 +66,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     try:
         yield e
     finally:
-        e.run("destroy", "--yes", "--force-unlock")
+        e.run("destroy", "--yes", "--destroy-data", "--force-unlock")
         e.lab.teardown(_Quiet())
 
 
@@ -95,7 +95,8 @@ def test_up_converges_verifies_then_changes_nothing(env: Env) -> None:
     report = first["verify"]
     assert report["backend"] == "gloo" and report["world_size"] == 3
     rows = report["collectives"]["all_reduce"]
-    assert rows[0]["size_bytes"] == 1024 and rows[-1]["size_bytes"] == 16 * 1024 * 1024
+    assert env.plan.verify is not None
+    assert rows[0]["size_bytes"] == 1024 and rows[-1]["size_bytes"] == env.plan.verify.max_message_bytes
     assert report["link"]["iperf3_GBps"] > 0
     assert report["training"]["loss_last"] < report["training"]["loss_first"]
     assert {c["name"]: c["verdict"] for c in report["checks"]}["correctness"] == "pass"
@@ -198,6 +199,19 @@ def test_concurrent_up_fails_fast_naming_the_holder(env: Env) -> None:
     assert fast < 30  # it did not wait for the first run (generous bound: it only checks "no waiting")
 
 
+def _processes_of_runs(runs: Path) -> list[str]:
+    """Processes that carry one of the stack's run dirs in AWX_ISOLATED_DATA_DIR."""
+    prefix = f"AWX_ISOLATED_DATA_DIR={runs}/".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and prefix in (entry / "environ").read_bytes():
+                found.append(f"{entry.name} {(entry / 'cmdline').read_bytes()[:200]!r}")
+        except OSError:
+            continue
+    return found
+
+
 def test_kill_9_during_up_then_up_converges(env: Env) -> None:
     proc = subprocess.Popen(
         env.argv("up", "--yes", "--skip-verify"),
@@ -220,6 +234,8 @@ def test_kill_9_during_up_then_up_converges(env: Env) -> None:
     assert stale.returncode == 1 and "--force-unlock" in stale.stderr
     again = json.loads(_ok(env.run("up", "--yes", "--json", "--force-unlock", "--skip-verify")).stdout)
     assert again["ok"]
+    # the killed run's ansible-playbook (in a session of its own, so kill -9 missed it) is gone too
+    assert _processes_of_runs(runs) == []
     last = json.loads(_ok(env.run("up", "--yes", "--json", "--skip-verify")).stdout)
     assert last["configure"]["changed_total"] == 0
 
@@ -269,9 +285,18 @@ def test_no_secret_in_runs_or_output(env: Env) -> None:
 
 def test_destroy_asks_then_leaves_nothing(env: Env) -> None:
     res = subprocess.run(
-        env.argv("destroy"), capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=60, check=False
+        env.argv("destroy", "--destroy-data"),
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=60,
+        check=False,
     )
     assert res.returncode == 1 and "--yes" in res.stderr
     assert [s.state for s in env.lab.status()] == ["running"] * 3
-    _ok(env.run("destroy", "--yes"))
+    # the lab stack has a Ceph cluster: without --destroy-data nothing is touched
+    kept = env.run("destroy", "--yes")
+    assert kept.returncode == 1 and "--destroy-data" in kept.stderr
+    assert [s.state for s in env.lab.status()] == ["running"] * 3
+    _ok(env.run("destroy", "--yes", "--destroy-data"))
     assert leftovers(env.plan, env.lab) == []

@@ -12,6 +12,7 @@ import io
 import json
 import os
 import shutil
+import signal
 import socket
 import stat
 import subprocess
@@ -32,6 +33,7 @@ from dcinfra.engines.ansible import (
     RunRecord,
     close_ssh_masters,
     format_summary,
+    kill_orphaned_runs,
     run_playbook,
     scrub,
 )
@@ -509,10 +511,38 @@ def test_over_ssh_tuned_and_untuned_both_converge(tmp_path: Path, sshd: tuple[Pa
         ]
         # host keys were learned into the state dir's known_hosts (accept-new), not ~/.ssh
         assert "ssh-ed25519" in (tmp_path / f"state-{tuned}" / "known_hosts").read_text()
-    # tuned, again: idempotent, facts from the cache, over the ControlPersist master of the first run
+    # tuned, again: idempotent, facts from the cache
     again = converge(True)
     assert again.ok and again.changed_total == 0
     assert all(h.ok == 1 for h in again.hosts.values())  # no fact gathering this time
     runs = tmp_path / "state-True" / "runs"
-    assert close_ssh_masters(runs) == 1  # one %C socket: both nodes are the same host:port:user
+    command = (Path(again.artifacts_dir) / "command").read_text()
+    if engine._mitogen_strategies() is not None:
+        # Mitogen: one connection per host for the run, no ControlPersist master left behind
+        assert "mitogen_linear" in command
+        assert close_ssh_masters(runs) == 0
+    else:
+        # over the ControlPersist master of the first run: one %C socket (same host:port:user)
+        assert "mitogen_linear" not in command
+        assert close_ssh_masters(runs) == 1
     assert not engine._control_dir(runs.parent).exists()  # destroy leaves no socket dir behind
+
+
+def test_kill_orphaned_runs_stops_only_this_stacks_runs(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    other = tmp_path / "other-runs"
+    ours = subprocess.Popen(
+        ["sleep", "60"], env={"AWX_ISOLATED_DATA_DIR": f"{runs}/20260101T000000-ab/artifacts/x"}
+    )
+    theirs = subprocess.Popen(
+        ["sleep", "60"], env={"AWX_ISOLATED_DATA_DIR": f"{other}/20260101T000000-ab/artifacts/x"}
+    )
+    try:
+        assert kill_orphaned_runs(runs) == 1
+        assert ours.wait(timeout=10) == -signal.SIGKILL
+        assert theirs.poll() is None
+        assert kill_orphaned_runs(runs) == 0
+    finally:
+        for p in (ours, theirs):
+            p.kill()
+            p.wait()

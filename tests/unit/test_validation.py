@@ -627,6 +627,22 @@ CASES = [
         "storage.hdfs.data_dirs[0]",
         "'/data/1/dn'",
     ),
+    Case(
+        "hdfs.artifact-no-checksum",
+        "base",
+        {"storage.hdfs.artifact": "/srv/mirror/hadoop-3.3.6.tar.gz"},
+        "hdfs.artifact",
+        "storage.hdfs.artifact_sha512",
+        "artifact_sha512 is not",
+    ),
+    Case(
+        "hdfs.artifact-relative",
+        "base",
+        {"storage.hdfs.artifact": "hadoop.tar.gz", "storage.hdfs.artifact_sha512": "ab" * 64},
+        "hdfs.artifact",
+        "storage.hdfs.artifact",
+        "'hadoop.tar.gz'",
+    ),
     # security
     Case(
         "security.refs-zone-pool",

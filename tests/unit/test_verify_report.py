@@ -378,7 +378,7 @@ def test_bench_launches_follow_the_plan(load: Callable[..., Any]) -> None:
         "--node-name=node-002",
         "--backend=gloo",
         "--timeout-s=300",
-        "--max-bytes=16777216",
+        "--max-bytes=67108864",
         "--peak-tflops=0.064",
         "--declared=/var/lib/dcinfra/verify/declared.json",
     ):
