@@ -3,9 +3,11 @@
     python benchmarks/converge.py [--rounds 3]
 
 Brings up its own lab (stack 'benchlab' on 172.31.210-211.0/24, state under a temp dir), converges it
-once, then alternates no-op runs of the same playbooks with `tuned=True` (pipelining, ControlPersist,
-forks >= hosts, fact cache) and `tuned=False` (Ansible's defaults), and prints the best time of each and
-the ratio. Target: ratio <= 0.5. Tears the lab down at the end, also on failure. Needs root.
+once, then alternates no-op runs of the same playbooks with `tuned=True` (Mitogen for Ansible, forks >=
+hosts, fact cache) and `tuned=False` (Ansible's defaults), and prints the best time of each and the
+ratio, for the whole site.yml (the target applies to it: ratio <= 0.5) and for site.yml without its
+storage plays (whose no-op time is mostly the ceph CLI). Tears the lab down at the end, also on
+failure. Needs root. Exit 0 on PASS, 3 on MISS.
 """
 
 from __future__ import annotations
@@ -23,6 +25,11 @@ from _lab import Quiet, bench_lab
 from dcinfra.engines.ansible import run_playbook
 from dcinfra.pipeline import PLAYBOOKS, up
 
+SCOPES = {
+    "site.yml (hosts + Ceph)": None,
+    "site.yml without the storage plays": "ceph,hdfs",
+}
+
 
 def main() -> int:
     parser = argparse.ArgumentParser(
@@ -30,41 +37,56 @@ def main() -> int:
     )
     parser.add_argument("--rounds", type=int, default=3, help="runs of each mode (best is reported)")
     args = parser.parse_args()
+    verdict = "MISS"
     with tempfile.TemporaryDirectory(prefix="dcinfra-bench-") as tmp:
         stack, state, lab = bench_lab(Path(tmp), "benchlab", 210)
         try:
             t0 = time.perf_counter()
             up(stack, state, run_verify=False)
-            print(f"first converge (creates 3 nodes): {time.perf_counter() - t0:.1f} s")
-            times: dict[bool, list[float]] = {True: [], False: []}
+            print(f"first converge (creates 3 nodes, deploys Ceph): {time.perf_counter() - t0:.1f} s")
+            times: dict[tuple[str, bool], list[float]] = {(s, t): [] for s in SCOPES for t in (False, True)}
             inventory = state.build / "inventory" / "hosts.yml"
             extravars = {"dcinfra_build_dir": str(state.build), "dcinfra_bench_python": sys.executable}
             for _ in range(args.rounds):
-                for tuned in (False, True):
-                    rec = run_playbook(
-                        PLAYBOOKS / "site.yml",
-                        inventory,
-                        runs_dir=state.runs,
-                        ssh_key=lab.ssh_key(),
-                        extravars=extravars,
-                        tuned=tuned,
-                    )
-                    if not rec.ok or rec.changed_total:
-                        print(
-                            f"run not a clean no-op (tuned={tuned}): ok={rec.ok} changed={rec.changed_total}"
+                for scope, skip in SCOPES.items():
+                    for tuned in (False, True):
+                        rec = run_playbook(
+                            PLAYBOOKS / "site.yml",
+                            inventory,
+                            runs_dir=state.runs,
+                            ssh_key=lab.ssh_key(),
+                            extravars=extravars,
+                            skip_tags=skip,
+                            tuned=tuned,
                         )
-                        return 1
-                    times[tuned].append(rec.duration_s)
-            best_tuned, best_default = min(times[True]), min(times[False])
-            ratio = best_tuned / best_default
+                        if not rec.ok or rec.changed_total:
+                            print(
+                                f"run not a clean no-op ({scope}, tuned={tuned}): "
+                                f"ok={rec.ok} changed={rec.changed_total}"
+                            )
+                            return 1
+                        times[(scope, tuned)].append(rec.duration_s)
             print(f"no-op re-converge, 3 hosts, best of {args.rounds}:")
-            for label, tuned in (("Ansible defaults", False), ("dcinfra settings", True)):
-                runs = ", ".join(f"{t:.2f}" for t in times[tuned])
-                print(f"  {label} : {min(times[tuned]):6.2f} s  (runs: {runs})")
-            print(f"  ratio            : {ratio:.2f}  (target <= 0.5: {'PASS' if ratio <= 0.5 else 'MISS'})")
+            for scope in SCOPES:
+                best_tuned, best_default = min(times[(scope, True)]), min(times[(scope, False)])
+                ratio = best_tuned / best_default
+                print(f"  {scope}:")
+                for label, tuned in (("Ansible defaults", False), ("dcinfra settings", True)):
+                    runs = ", ".join(f"{t:.2f}" for t in times[(scope, tuned)])
+                    print(f"    {label} : {min(times[(scope, tuned)]):6.2f} s  (runs: {runs})")
+                if scope == next(iter(SCOPES)):
+                    verdict = "PASS" if ratio <= 0.5 else "MISS"
+                    print(f"    ratio            : {ratio:.2f}  (target <= 0.5: {verdict})")
+                else:
+                    print(f"    ratio            : {ratio:.2f}")
+            print(
+                "  what limits it: the tuned run still starts one module per task and host; the Ceph\n"
+                "  plays also call the ceph CLI (a Python start and a monitor session each), which no\n"
+                "  Ansible setting changes"
+            )
         finally:
             lab.teardown(Quiet())
-    return 0
+    return 0 if verdict == "PASS" else 3
 
 
 if __name__ == "__main__":

@@ -937,6 +937,7 @@ def run_playbook(
     check: bool = False,
     diff: bool = False,
     limit: str | None = None,
+    skip_tags: str | None = None,
     forks: int | None = None,
     tuned: bool = True,
     keep_runs: int = 10,
@@ -956,6 +957,7 @@ def run_playbook(
             secret here; pass the path of a 0600 file instead.
         check, diff: ``--check`` / ``--diff``; with both, :attr:`RunRecord.changes` is the preview.
         limit: ``--limit`` host pattern.
+        skip_tags: ``--skip-tags`` (comma-separated tags whose tasks do not run).
         forks: parallel hosts; tuned runs use at least the inventory's host count (and 5).
         tuned: dcinfra's fast SSH and fact settings; False runs with Ansible's defaults.
         keep_runs: run dirs kept under ``runs_dir`` (this one included).
@@ -1034,6 +1036,7 @@ def run_playbook(
             playbook=str(playbook),
             inventory=str(inventory),
             limit=limit,
+            skip_tags=skip_tags,
             forks=run_forks,
             cmdline=shlex.join(args) if args else None,
             extravars=dict(extravars) if extravars else None,
