@@ -853,6 +853,27 @@ def _rotate(runs_dir: Path, keep: int, current: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
+def _kill_runs(data_dir: str) -> int:
+    """SIGKILL every process (not this one) whose ``AWX_ISOLATED_DATA_DIR`` is ``data_dir`` or lies
+    under it; returns how many there were."""
+    own = f"AWX_ISOLATED_DATA_DIR={data_dir}".encode()
+    under = own + (b"" if data_dir.endswith("/") else b"/")
+    killed = 0
+    me = os.getpid()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == me:
+            continue
+        try:
+            env = (entry / "environ").read_bytes().split(b"\0")
+        except OSError:  # gone already, or not ours to read
+            continue
+        if any(var == own or var.startswith(under) for var in env):
+            with contextlib.suppress(OSError):
+                os.kill(int(entry.name), signal.SIGKILL)
+                killed += 1
+    return killed
+
+
 def _kill_leftovers(artifact_dir: str) -> int:
     """SIGKILL every process still running for this run; returns how many there were.
 
@@ -861,19 +882,7 @@ def _kill_leftovers(artifact_dir: str) -> int:
     local module processes they started, survive and finish their task unattended. They all carry
     this run's ``AWX_ISOLATED_DATA_DIR`` in their environment, which finds exactly them.
     """
-    marker = f"AWX_ISOLATED_DATA_DIR={artifact_dir}\0".encode()
-    killed = 0
-    me = os.getpid()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == me:
-            continue
-        try:
-            if marker in (entry / "environ").read_bytes():
-                os.kill(int(entry.name), signal.SIGKILL)
-                killed += 1
-        except OSError:  # gone already, or not ours to read
-            continue
-    return killed
+    return _kill_runs(artifact_dir)
 
 
 def kill_orphaned_runs(runs_dir: Path) -> int:
@@ -885,21 +894,7 @@ def kill_orphaned_runs(runs_dir: Path) -> int:
     dcinfra was killed (kill -9 does not reach ansible-playbook: ansible-runner starts it in a session
     of its own). Left alone it would keep configuring hosts beside the new run.
     """
-    prefix = f"AWX_ISOLATED_DATA_DIR={runs_dir.absolute()}/".encode()
-    killed = 0
-    me = os.getpid()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == me:
-            continue
-        try:
-            env = (entry / "environ").read_bytes()
-        except OSError:  # gone already, or not ours to read
-            continue
-        if any(var.startswith(prefix) for var in env.split(b"\0")):
-            with contextlib.suppress(OSError):
-                os.kill(int(entry.name), signal.SIGKILL)
-                killed += 1
-    return killed
+    return _kill_runs(f"{runs_dir.absolute()}/")
 
 
 @contextlib.contextmanager
