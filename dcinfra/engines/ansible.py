@@ -16,7 +16,8 @@ One function, :func:`run_playbook`, is the whole adapter. What it guarantees:
   state dir (``runs_dir/../known_hosts``), never ``host_key_checking=False``.
 - **Tuned or stock Ansible** (``tuned``): Mitogen for Ansible's ``mitogen_linear`` strategy (one SSH
   connection and one remote Python per host for the whole run; new hosts' keys are learned first,
-  trust on first use, because Mitogen enforces host keys), or, without Mitogen, pipelining and a short
+  trust on first use, because Mitogen enforces host keys; run as :data:`MITOGEN_STRATEGY`, which drops
+  Mitogen's CPU pinning on controllers with fewer than 4 CPUs), or, without Mitogen, pipelining and a short
   ``%C`` ControlPath that persists 60 s; ``forks >= hosts``, smart gathering with a jsonfile fact cache
   in ``runs_dir/../facts``. Or Ansible's defaults, for the benchmark that compares both.
 - **No orphans**: ansible-playbook runs in a session of its own, so a kill -9 of dcinfra does not
@@ -35,6 +36,7 @@ from __future__ import annotations
 import contextlib
 import difflib
 import hashlib
+import importlib.util
 import json
 import os
 import re
@@ -65,6 +67,8 @@ from dcinfra.errors import DcinfraError
 HIDDEN = "(hidden: no_log)"  # what a no_log task's message or diff reads in a record
 
 _MAX_MESSAGE_CHARS = 500  # a failure message is one short human line, not a wall of JSON
+# Mitogen's mitogen_linear, unpinned below 4 CPUs: dcinfra/engines/strategy/dcinfra_mitogen_linear.py
+MITOGEN_STRATEGY = "dcinfra_mitogen_linear"
 _MAX_DIFF_LINES = 2000  # per task change; the full result stays in the run's artifacts
 _ERROR_TAIL_LINES = 20  # lines of Ansible's own output kept when a run dies before any task
 
@@ -801,19 +805,20 @@ def _ansible_env(
             # firewall role's lockout check) must really log in again. Mitogen turns host key checking
             # into StrictHostKeyChecking=yes, so run_playbook learns new hosts' keys first (accept-new).
             env["ANSIBLE_STRATEGY_PLUGINS"] = str(strategies)
-            env["ANSIBLE_STRATEGY"] = "mitogen_linear"
+            env["ANSIBLE_STRATEGY"] = MITOGEN_STRATEGY
             env["ANSIBLE_SSH_ARGS"] = ""
     return env
 
 
 def _mitogen_strategies() -> Path | None:
-    """Mitogen's strategy plugins dir, if Mitogen for Ansible is installed (None otherwise)."""
-    try:
-        import ansible_mitogen
-    except ImportError:
+    """dcinfra's strategy plugins dir, if Mitogen for Ansible is installed (None otherwise).
+
+    The dir holds :data:`MITOGEN_STRATEGY`: Mitogen's ``mitogen_linear`` without its CPU pinning on
+    controllers with fewer than 4 CPUs (see ``dcinfra/engines/strategy/dcinfra_mitogen_linear.py``).
+    """
+    if importlib.util.find_spec("ansible_mitogen") is None:
         return None
-    plugins = Path(ansible_mitogen.__file__).parent / "plugins" / "strategy"
-    return plugins if plugins.is_dir() else None
+    return Path(__file__).resolve().parent / "strategy"
 
 
 def _write_private(path: Path, text: str) -> None:
@@ -853,13 +858,14 @@ def _rotate(runs_dir: Path, keep: int, current: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
-def _kill_runs(data_dir: str) -> int:
-    """SIGKILL every process (not this one) whose ``AWX_ISOLATED_DATA_DIR`` is ``data_dir`` or lies
-    under it; returns how many there were."""
+def _run_pids(data_dir: str) -> list[int]:
+    """Live processes (not this one) whose ``AWX_ISOLATED_DATA_DIR`` is ``data_dir`` or lies under it.
+
+    A zombie or an exiting process has no environment left to read, so it is never listed."""
     own = f"AWX_ISOLATED_DATA_DIR={data_dir}".encode()
     under = own + (b"" if data_dir.endswith("/") else b"/")
-    killed = 0
     me = os.getpid()
+    pids = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit() or int(entry.name) == me:
             continue
@@ -868,10 +874,28 @@ def _kill_runs(data_dir: str) -> int:
         except OSError:  # gone already, or not ours to read
             continue
         if any(var == own or var.startswith(under) for var in env):
+            pids.append(int(entry.name))
+    return pids
+
+
+def _kill_runs(data_dir: str, *, settle_s: float = 5.0) -> int:
+    """SIGKILL every process whose ``AWX_ISOLATED_DATA_DIR`` is ``data_dir`` or lies under it, and
+    wait (up to ``settle_s``) until none is left; returns how many there were.
+
+    One pass is not enough: SIGKILL takes effect when the process is next scheduled, and a worker can
+    fork a module process between the scan and its own kill. So scan, kill and scan again until a scan
+    finds nothing."""
+    killed: set[int] = set()
+    deadline = time.monotonic() + settle_s
+    while pids := _run_pids(data_dir):
+        for pid in pids:
             with contextlib.suppress(OSError):
-                os.kill(int(entry.name), signal.SIGKILL)
-                killed += 1
-    return killed
+                os.kill(pid, signal.SIGKILL)
+        killed.update(pids)
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.02)
+    return len(killed)
 
 
 def _kill_leftovers(artifact_dir: str) -> int:
@@ -1016,7 +1040,7 @@ def run_playbook(
         state_dir=state_dir, run_dir=run_dir, ssh_key=ssh_key, ssh_user=ssh_user, tuned=tuned
     )
     run_forks = max(forks or 0, _count_hosts(inventory), 5) if tuned else forks
-    if envvars.get("ANSIBLE_STRATEGY") == "mitogen_linear":
+    if envvars.get("ANSIBLE_STRATEGY") == MITOGEN_STRATEGY:
         learn_host_keys(state_dir / "known_hosts", _ssh_targets(inventory, limit))
     args = [flag for flag, on in (("--check", check), ("--diff", diff)) if on]
 

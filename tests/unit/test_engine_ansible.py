@@ -519,11 +519,11 @@ def test_over_ssh_tuned_and_untuned_both_converge(tmp_path: Path, sshd: tuple[Pa
     command = (Path(again.artifacts_dir) / "command").read_text()
     if engine._mitogen_strategies() is not None:
         # Mitogen: one connection per host for the run, no ControlPersist master left behind
-        assert "mitogen_linear" in command
+        assert json.loads(command)["env"]["ANSIBLE_STRATEGY"] == engine.MITOGEN_STRATEGY
         assert close_ssh_masters(runs) == 0
     else:
         # over the ControlPersist master of the first run: one %C socket (same host:port:user)
-        assert "mitogen_linear" not in command
+        assert "ANSIBLE_STRATEGY" not in json.loads(command)["env"]
         assert close_ssh_masters(runs) == 1
     assert not engine._control_dir(runs.parent).exists()  # destroy leaves no socket dir behind
 
@@ -546,3 +546,24 @@ def test_kill_orphaned_runs_stops_only_this_stacks_runs(tmp_path: Path) -> None:
         for p in (ours, theirs):
             p.kill()
             p.wait()
+
+
+@pytest.mark.skipif(engine._mitogen_strategies() is None, reason="Mitogen for Ansible is not installed")
+@pytest.mark.parametrize(("cpus", "pinned"), [(2, False), (3, False), (4, True), (16, True)])
+def test_tuned_strategy_drops_mitogen_pinning_below_4_cpus(cpus: int, pinned: bool) -> None:
+    # Loaded the way Ansible loads a strategy plugin (a file in ANSIBLE_STRATEGY_PLUGINS), in a fresh
+    # interpreter that reports `cpus` CPUs: below 4, Mitogen's pinning policy is replaced by its no-op base.
+    strategies = engine._mitogen_strategies()
+    assert strategies is not None
+    plugin = strategies / f"{engine.MITOGEN_STRATEGY}.py"
+    code = (
+        "import importlib.util, os, sys\n"
+        f"os.cpu_count = lambda: {cpus}\n"
+        f"spec = importlib.util.spec_from_file_location('plugin', {str(plugin)!r})\n"
+        "mod = importlib.util.module_from_spec(spec); spec.loader.exec_module(mod)\n"
+        "import ansible_mitogen.affinity as a, ansible_mitogen.strategy as s\n"
+        "assert issubclass(mod.StrategyModule, s.StrategyMixin)\n"
+        "print(type(a.policy).__name__)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert (out.strip() != "Policy") is pinned, out
