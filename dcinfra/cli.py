@@ -693,6 +693,12 @@ def _ceph_section(plan: Plan) -> list[RenderableType]:
     osd_hosts = sorted({o.host for o in c.osds})
     rows = [
         ("cluster", f"{c.name} ({c.release}), fsid {c.fsid}"),
+        (
+            "deployed by",
+            "dcinfra's ceph role on the hosts"
+            if c.deployed_by == "hosts"
+            else "Rook in Kubernetes (platform.kubernetes.storage='rook'); the host plays run no Ceph",
+        ),
         ("mons", f"{len(c.mons)}: {_names(list(c.mons))}"),
         ("mgrs", f"{len(c.mgrs)}: {_names(list(c.mgrs))}"),
     ]

@@ -278,7 +278,7 @@ def _verify(
 
 
 def _verify_storage(stack: Stack, ceph: CephPlan | None, compute: list[str]) -> StorageVerifyPlan | None:
-    """What the verify stage measures on the Ceph cluster (None without one).
+    """What the verify stage measures on the Ceph cluster (None without one, or when Rook runs it).
 
     The probe (``ceph status``, ``rados bench``) runs as the compute hosts' client on the first compute
     host that has its key, on the first pool that key may write: an RBD pool, else the CephFS data
@@ -286,8 +286,8 @@ def _verify_storage(stack: Stack, ceph: CephPlan | None, compute: list[str]) -> 
     on the first monitor. Each compute host that mounts the CephFS writes one file there and reads back
     the file of the next one (a ring), so no host reads what it wrote itself (its own cache).
     """
-    if ceph is None:
-        return None
+    if ceph is None or ceph.deployed_by != "hosts":
+        return None  # Rook's cluster: the hosts hold no key to probe it with
     v = stack.verify
     client_pools = [p.name for p in ceph.pools if p.application == "rbd"]
     if ceph.cephfs_name is not None:

@@ -199,7 +199,15 @@ def plan_ceph(
         # Lab nodes have no kernel modules (no ceph.ko), only /dev/fuse: mount with ceph-fuse there.
         client_mount="fuse" if lab else "kernel",
         lab=lab,
+        deployed_by=ceph_deployer(stack),
     )
+
+
+def ceph_deployer(stack: Stack) -> str:
+    """``"rook"`` when the stack's Kubernetes platform runs its Ceph cluster through Rook, else
+    ``"hosts"``: two deployers on the same devices would each find the other's OSDs."""
+    k8s = stack.platform.kubernetes if stack.platform is not None else None
+    return "rook" if k8s is not None and k8s.storage == "rook" else "hosts"
 
 
 HDFS_NAMENODE_RPC = 8020

@@ -172,6 +172,10 @@ class CephPlan:
     cephfs_mount: str | None
     client_mount: str  # "fuse" or "kernel": how clients mount CephFS
     lab: bool  # file-backed OSDs, relaxed health gate
+    # Who runs the daemons: "hosts" (dcinfra's ceph role, over Ansible) or "rook" (Rook in Kubernetes,
+    # platform.kubernetes.storage="rook": the hosts then get no Ceph daemon, file or key from Ansible,
+    # and the placement above says where Rook's monitors and OSDs go).
+    deployed_by: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -186,7 +186,7 @@ def render_host_files(plan: Plan) -> dict[str, bytes]:
     nccl: dict[tuple[tuple[str, str], ...], bytes] = {}
     ceph_hosts: set[str] = set()
     ceph_bytes = b""
-    if plan.ceph is not None:
+    if plan.ceph is not None and plan.ceph.deployed_by == "hosts":  # Rook writes its own config
         c = plan.ceph
         ceph_hosts = {*c.mons, *c.mgrs, *c.mdss, *c.clients, *(o.host for o in c.osds)}
         ceph_bytes = ceph_conf(plan, c)

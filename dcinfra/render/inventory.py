@@ -60,8 +60,10 @@ def dump_yaml(data: Any, stack: str) -> bytes:
 
 def _groups(plan: Plan) -> dict[str, list[str]]:
     groups: dict[str, list[str]] = {g: [] for g in STANDARD_GROUPS}
+    # Rook runs the Ceph daemons: the ceph_* groups (what the host plays deploy) stay empty.
+    rook = plan.ceph is not None and plan.ceph.deployed_by == "rook"
     for host in plan.hosts:
-        names = [group_name(r) for r in host.roles]
+        names = [group_name(r) for r in host.roles if not (rook and r.startswith("ceph-"))]
         names.append("pool_" + group_name(host.pool))
         names.append("rack_" + group_name(host.rack))
         for g in names:

@@ -179,7 +179,7 @@ class Lab:
             "tc": "iproute2",
             "start-stop-daemon": "dpkg",
         }
-        if self.plan.ceph is not None:
+        if self.plan.ceph is not None and self.plan.ceph.deployed_by == "hosts":
             tools |= {
                 "ceph": "ceph-common",
                 "ceph-authtool": "ceph-common",

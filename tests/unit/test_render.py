@@ -488,3 +488,30 @@ def test_lab_render_matches_golden_files(lab: dict[str, bytes]) -> None:
                 f"{path} differs from the golden copy (DCINFRA_UPDATE_GOLDEN=1 regenerates):\n"
                 + "".join(diff)
             )
+
+
+@pytest.mark.parametrize(
+    ("storage", "deployer"), [("ceph-csi", "hosts"), ("none", "hosts"), ("rook", "rook")]
+)
+def test_rook_takes_ceph_off_the_host_plays(storage: str, deployer: str) -> None:
+    # With platform.kubernetes.storage="rook", Rook runs the stack's Ceph cluster on the planned hosts
+    # and devices: the host plays must not deploy a second cluster there (each would find the other's
+    # OSDs), so the ceph_* groups are empty, no ceph.conf is rendered, the verify stage has no key to
+    # probe with. The placement itself stays in the plan.
+    from tests.fixtures.platform.stacks import with_platform
+
+    stack = with_platform("h100_su", storage=storage)
+    # Rook 1.17 runs reef or squid, not the stack's pinned pacific
+    stack = stack.model_copy(update={"versions": stack.versions.model_copy(update={"ceph": "squid"})})
+    plan = compile_plan(stack)
+    assert plan.ceph is not None and plan.ceph.deployed_by == deployer
+    assert plan.ceph.mons and plan.ceph.osds  # Rook's placement comes from here
+    files = render(plan)
+    groups = yaml.safe_load(files["inventory/hosts.yml"])["all"]["children"]
+    ceph_groups = [g for g in groups if g.startswith("ceph_")]
+    assert ceph_groups
+    host_ceph = deployer == "hosts"
+    assert all(bool(groups[g]["hosts"]) == host_ceph for g in ceph_groups if g != "ceph_conf_rollout")
+    assert any("/etc/ceph/" in path for path in files) == host_ceph
+    assert yaml.safe_load(files["inventory/group_vars/all.yml"])["dcinfra_ceph"]["deployed_by"] == deployer
+    assert (plan.verify is not None and plan.verify.storage is not None) == host_ceph
