@@ -279,6 +279,13 @@ def test_ceph_conf_change_rolls_out_one_host_at_a_time(env: Env) -> None:
     before = {n: env.sh(n, "cat /run/dcinfra/ceph-mon@*.pid") for n in nodes}
     for n in nodes:
         env.sh(n, "echo '# hand edit' >> /etc/ceph/ceph.conf")
+    # preview names the drift on every host, with its diff, though the roll-out itself does not run in
+    # check mode
+    preview = env.run("preview", "--expect-no-changes", "--json")
+    assert preview.returncode == 2, preview.stdout[-3000:] + preview.stderr[-3000:]
+    would = {c["host"]: c.get("diff", "") for c in json.loads(preview.stdout)["check"]["changes"]}
+    assert sorted(would) == nodes, would
+    assert all("-# hand edit" in diff for diff in would.values()), would
     res = env.up("conf_rollout")
     changes = [(c["host"], c["task"]) for c in res["configure"]["changes"]]
     # one host after the other: each host's noout/restart/clear block completes before the next starts
