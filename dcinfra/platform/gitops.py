@@ -12,6 +12,9 @@ Ordering: for Argo CD every object carries ``argocd.argoproj.io/sync-wave`` (its
 resources ``SkipDryRunOnMissingResource=true`` so a sync can start before their CRDs exist. Flux applies
 the whole directory and retries until the charts' CRDs are there; HelmReleases carry ``dependsOn``.
 
+Patches of objects dcinfra does not own (the Nodes' pool label) are left out: a GitOps tool would own,
+prune or even create the Node. There the kubelet sets the label (``--node-labels``).
+
 Data-bearing objects (what Pulumi protects) are never deleted by the GitOps tool: Argo CD
 ``Prune=false,Delete=false``, Flux ``kustomize.toolkit.fluxcd.io/prune: disabled``.
 
@@ -184,6 +187,8 @@ def manifests(items: Sequence[Item], helm_as: HelmAs = "argocd") -> list[tuple[s
             out.append((0, f"00-helmrepository-{_repo_name(url)}.yaml", _flux_repository(url, labels)))
     for item in items:
         w = wave[item.key]
+        if isinstance(item, K8sObject) and item.patch:
+            continue  # see the module docstring
         if isinstance(item, HelmChart):
             if helm_as == "argocd":
                 doc = _argocd_application(item, w, stack)

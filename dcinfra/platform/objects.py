@@ -54,6 +54,9 @@ class K8sObject:
     manifest: dict[str, Any]  # apiVersion, kind, metadata, spec/data/...
     depends_on: tuple[str, ...]  # keys of objects that must exist first
     data_bearing: bool  # deleting or replacing it can lose data: Pulumi protects it
+    # A patch of an object dcinfra does not own (a Node's pool label): Pulumi applies only these fields
+    # (server-side apply) and removes only them on destroy; the object must exist. Not GitOps output.
+    patch: bool = False
 
     @property
     def kind(self) -> str:
@@ -144,6 +147,7 @@ def _ns_key(ns: str) -> str:
 def build_objects(pp: PlatformPlan) -> tuple[Item, ...]:
     """Every object of the platform, sorted by dependency depth, then key."""
     items: list[Item] = []
+    items += _node_labels(pp)
     items += _namespaces(pp)
     items += _policies(pp)
     items += _priorities(pp)
@@ -154,6 +158,19 @@ def build_objects(pp: PlatformPlan) -> tuple[Item, ...]:
     items += _kueue(pp)
     items += _bench(pp)
     return order(items)
+
+
+def _node_labels(pp: PlatformPlan) -> list[Item]:
+    """The pool label of each compute host's Node, which the Kueue flavors and IP pools select on."""
+    return [
+        K8sObject(
+            {"apiVersion": "v1", "kind": "Node", "metadata": {"name": node, "labels": {POOL_LABEL: pool}}},
+            (),
+            False,
+            patch=True,
+        )
+        for node, pool in pp.node_pools
+    ]
 
 
 def order(items: Iterable[Item]) -> tuple[Item, ...]:

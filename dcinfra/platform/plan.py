@@ -63,9 +63,10 @@ HOST_ONLY_RULES = frozenset({"flow ssh", "flow kubelet"})
 WORKLOAD_FLOWS = frozenset({"flow bench-rendezvous", "flow bench-link", "flow bench-collectives"})
 _ANY = ipaddress.IPv4Network("0.0.0.0/0")
 
-# Node label the ResourceFlavors and IP pools select on: the dcinfra pool a node belongs to. The
-# kubelet sets it at join time (``--node-labels=dcinfra.io/pool=<pool>``; a label outside the
-# kubernetes.io/k8s.io namespaces, which the NodeRestriction admission plugin lets a kubelet set).
+# Node label the ResourceFlavors and IP pools select on: the dcinfra pool a node belongs to. The Pulumi
+# program sets it on each compute host's Node (NodePatch; Node name = the planned hostname). GitOps
+# output leaves Nodes alone: there the kubelet sets it at join time (``--node-labels=dcinfra.io/pool=
+# <pool>``; a label outside the kubernetes.io/k8s.io namespaces, which NodeRestriction lets it set).
 POOL_LABEL = "dcinfra.io/pool"
 
 # RDMA shared device plugin: one resource exposing every rail HCA of a node to the pods that request
@@ -271,6 +272,9 @@ class PlatformPlan:
     kueue: KueuePlan | None
     priorities: tuple[PriorityPlan, ...]
     bench: BenchPlan | None
+    # (node, pool) of every compute host while something selects on POOL_LABEL (Kueue flavors, IP pools):
+    # the Pulumi program labels those Nodes (a server-side-apply patch of the label alone).
+    node_pools: tuple[tuple[str, str], ...] = field(default=())
     notes: tuple[str, ...] = field(default=())  # decisions a reviewer should know about
 
     @property
@@ -365,6 +369,7 @@ def _build(stack: Stack, k8s: Kubernetes, plan: Plan, problems: list[Problem]) -
         kueue=kueue,
         priorities=PRIORITIES if kueue is not None or bench is not None else (),
         bench=bench,
+        node_pools=tuple((h.name, h.pool) for h in compute) if kueue or network else (),
         notes=tuple(notes),
     )
 

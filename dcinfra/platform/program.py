@@ -10,7 +10,8 @@ per object, in dependency order, with
   its CephCluster): ``destroy`` refuses them until the engine unprotects them (``destroy_data``);
 - one explicit ``kubernetes.Provider`` (kubeconfig, context, server-side apply, or render-to-directory).
 
-Built-in kinds use the typed classes (``kubernetes:core/v1:Namespace`` ...); custom resources use
+Built-in kinds use the typed classes (``kubernetes:core/v1:Namespace`` ...), patches of objects dcinfra
+does not own their Patch classes (``NodePatch``: the pool label of each compute Node); custom resources use
 ``apiextensions.CustomResource``; Helm charts use ``helm.v4.Chart`` (rendered client-side, so it also
 works in render-to-directory mode, and its CRDs become resources the custom resources can depend on).
 """
@@ -39,6 +40,11 @@ _TYPED: dict[tuple[str, str], Callable[..., pulumi.CustomResource]] = {
     ("storage.k8s.io/v1", "StorageClass"): k8s.storage.v1.StorageClass,
 }
 
+# Objects dcinfra patches but does not own (K8sObject.patch): their server-side-apply Patch classes.
+_PATCHES: dict[tuple[str, str], Callable[..., pulumi.CustomResource]] = {
+    ("v1", "Node"): k8s.core.v1.NodePatch,
+}
+
 # Kinds whose readiness Pulumi must not wait for: a Job waits for Kueue admission and then runs for as
 # long as the benchmark does; `up` returns once it is created (verify reads its result).
 _SKIP_AWAIT = frozenset({"Job"})
@@ -61,8 +67,12 @@ def _object(item: K8sObject, opts: pulumi.ResourceOptions) -> pulumi.CustomResou
         meta = dict(manifest["metadata"])
         meta["annotations"] = {**meta.get("annotations", {}), "pulumi.com/skipAwait": "true"}
         manifest = {**manifest, "metadata": meta}
-    cls = _TYPED.get((manifest["apiVersion"], manifest["kind"]))
     name = resource_name(item)
+    if item.patch:
+        return _PATCHES[(manifest["apiVersion"], manifest["kind"])](
+            name, metadata=manifest["metadata"], opts=opts
+        )
+    cls = _TYPED.get((manifest["apiVersion"], manifest["kind"]))
     if cls is None:
         return k8s.apiextensions.CustomResource(
             name,
@@ -122,6 +132,8 @@ def register(
     )
     out: dict[str, pulumi.Resource] = {}
     for item in items:
+        if render_dir is not None and isinstance(item, K8sObject) and item.patch:
+            continue  # a patch of a live object (a Node's label) has no manifest of its own to write
         deps = [out[d] for d in item.depends_on if d in out]
         opts = pulumi.ResourceOptions(
             provider=provider, depends_on=deps, protect=protect and item.data_bearing

@@ -133,7 +133,26 @@ def test_resource_counts_by_type(registered: dict[tuple[str, str], Registration]
         "kubernetes:kueue.x-k8s.io/v1beta1:LocalQueue": 3,
         "kubernetes:core/v1:Service": 1,
         "kubernetes:batch/v1:Job": 1,
+        "kubernetes:core/v1:NodePatch": 32,  # the pool label of every compute node
     }
+
+
+def test_compute_nodes_get_their_pool_label(
+    items: tuple[Item, ...], registered: dict[tuple[str, str], Registration]
+) -> None:
+    # The Kueue flavors and IP pools select nodes on dcinfra.io/pool; the program sets it on each compute
+    # host's Node as a server-side-apply patch of that one label (dcinfra does not own the Node).
+    flavors = [i for i in items if isinstance(i, K8sObject) and i.kind == "ResourceFlavor"]
+    assert [f.manifest["spec"]["nodeLabels"] for f in flavors] == [{"dcinfra.io/pool": "gpu"}]
+    patches = {name: r for (t, name), r in registered.items() if t == "kubernetes:core/v1:NodePatch"}
+    assert sorted(patches) == [f"gpu-{n:03d}" for n in range(1, 33)]
+    for name, reg in patches.items():
+        assert reg.inputs == {
+            "apiVersion": "v1",
+            "kind": "Node",
+            "metadata": {"name": name, "labels": {"dcinfra.io/pool": "gpu"}},
+        }
+        assert not reg.protect
 
 
 def test_one_explicit_provider(registered: dict[tuple[str, str], Registration]) -> None:
@@ -249,6 +268,8 @@ def test_unprotected_and_render_mode() -> None:
     assert pp is not None
     registered = run_program(build_objects(pp), render_dir="/tmp/rendered", protect=False)
     assert not [r for r in registered.values() if r.protect]
+    # a label patch of a live Node has no manifest to render
+    assert not [r for r in registered.values() if r.type == "kubernetes:core/v1:NodePatch"]
     provider = registered[("pulumi:providers:kubernetes", "dcinfra-k8s")]
     assert provider.inputs["renderYamlToDirectory"] == "/tmp/rendered"
 
