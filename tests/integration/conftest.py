@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -34,6 +35,31 @@ def lab_ready() -> str:
 
 
 requires_lab = pytest.mark.skipif(bool(lab_ready()), reason=lab_ready() or "lab ready")
+
+
+def ceph_ready() -> str:
+    """Why the Ceph tests cannot run here ("" when they can)."""
+    for tool in ("ceph-mon", "ceph-mgr", "ceph-osd", "ceph-mds", "ceph-fuse", "ceph", "rados"):
+        if not any(Path(d, tool).exists() for d in ("/usr/bin", "/usr/sbin")):
+            return (
+                f"{tool} is not installed (apt-get install -y ceph-mon ceph-mgr ceph-osd ceph-mds ceph-fuse)"
+            )
+    if not Path("/dev/fuse").exists():
+        return "/dev/fuse is missing (CephFS mounts on lab nodes use ceph-fuse)"
+    return ""
+
+
+def cli_argv(stack_file: Path, state_root: Path, *args: str) -> list[str]:
+    """``python -m dcinfra ARGS... STACK --state-dir STATE_ROOT``: the CLI of this checkout."""
+    return [sys.executable, "-m", "dcinfra", *args, str(stack_file), "--state-dir", str(state_root)]
+
+
+def cli_env(canary: str | None = None) -> dict[str, str]:
+    """The environment of a CLI run: wide tables, and a canary secret the tests grep the output for."""
+    env = {**os.environ, "COLUMNS": "200"}
+    if canary is not None:
+        env["DCINFRA_CANARY_SECRET"] = canary
+    return env
 
 
 def lab_variant(tmp: Path, name: str, third_octet: int) -> Path:

@@ -13,7 +13,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,7 +28,15 @@ from dcinfra.plan import compile_plan
 from dcinfra.plan.types import Plan
 from dcinfra.sites.lab import Lab
 from dcinfra.state import StateDir
-from tests.integration.conftest import ROOT, lab_variant, leftovers, requires_lab
+from tests.integration.conftest import (
+    ROOT,
+    ceph_ready,
+    cli_argv,
+    cli_env,
+    lab_variant,
+    leftovers,
+    requires_lab,
+)
 
 pytestmark = requires_lab
 
@@ -40,18 +47,6 @@ ACCEPTED = set(
 )
 TIMINGS: dict[str, float] = {}
 OUTPUTS: list[str] = []
-
-
-def ceph_ready() -> str:
-    """Why the Ceph tests cannot run here ("" when they can)."""
-    for tool in ("ceph-mon", "ceph-mgr", "ceph-osd", "ceph-mds", "ceph-fuse", "ceph"):
-        if not any(Path(d, tool).exists() for d in ("/usr/bin", "/usr/sbin")):
-            return (
-                f"{tool} is not installed (apt-get install -y ceph-mon ceph-mgr ceph-osd ceph-mds ceph-fuse)"
-            )
-    if not Path("/dev/fuse").exists():
-        return "/dev/fuse is missing (CephFS mounts on lab nodes use ceph-fuse)"
-    return ""
 
 
 class Env:
@@ -67,18 +62,10 @@ class Env:
         self.lab = Lab(self.plan, self.state)
 
     def argv(self, *args: str) -> list[str]:
-        return [
-            sys.executable,
-            "-m",
-            "dcinfra",
-            *args,
-            str(self.stack_file),
-            "--state-dir",
-            str(self.state_root),
-        ]
+        return cli_argv(self.stack_file, self.state_root, *args)
 
     def env(self) -> dict[str, str]:
-        return {**os.environ, "DCINFRA_CANARY_SECRET": CANARY, "COLUMNS": "200"}
+        return cli_env(CANARY)
 
     def run(self, *args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
         res = subprocess.run(

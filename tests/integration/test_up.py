@@ -10,7 +10,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,7 +22,7 @@ from dcinfra.plan import compile_plan
 from dcinfra.plan.types import Plan
 from dcinfra.sites.lab import Lab
 from dcinfra.state import StateDir
-from tests.integration.conftest import lab_variant, leftovers, requires_lab
+from tests.integration.conftest import cli_argv, cli_env, lab_variant, leftovers, requires_lab
 
 pytestmark = requires_lab
 
@@ -41,18 +40,10 @@ class Env:
         self.lab = Lab(self.plan, StateDir(self.state_root / "uplab"))
 
     def argv(self, *args: str) -> list[str]:
-        return [
-            sys.executable,
-            "-m",
-            "dcinfra",
-            *args,
-            str(self.stack_file),
-            "--state-dir",
-            str(self.state_root),
-        ]
+        return cli_argv(self.stack_file, self.state_root, *args)
 
     def env(self) -> dict[str, str]:
-        return {**os.environ, "DCINFRA_CANARY_SECRET": CANARY, "COLUMNS": "200"}
+        return cli_env(CANARY)
 
     def run(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
         return subprocess.run(

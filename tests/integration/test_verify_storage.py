@@ -12,9 +12,7 @@ figures are printed (pytest -s).
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -28,7 +26,15 @@ from dcinfra.plan import compile_plan
 from dcinfra.sites.lab import Lab
 from dcinfra.state import StateDir
 from dcinfra.verify.report import SCHEMA_PATH
-from tests.integration.conftest import ROOT, lab_variant, leftovers, requires_lab
+from tests.integration.conftest import (
+    ROOT,
+    ceph_ready,
+    cli_argv,
+    cli_env,
+    lab_variant,
+    leftovers,
+    requires_lab,
+)
 
 pytestmark = requires_lab
 
@@ -47,25 +53,13 @@ STORAGE_CHECKS = (
 )
 
 
-def ceph_ready() -> str:
-    """Why the test cannot run here ("" when it can)."""
-    for tool in ("ceph-mon", "ceph-mgr", "ceph-osd", "ceph-mds", "ceph-fuse", "ceph", "rados"):
-        if not any(Path(d, tool).exists() for d in ("/usr/bin", "/usr/sbin")):
-            return (
-                f"{tool} is not installed (apt-get install -y ceph-mon ceph-mgr ceph-osd ceph-mds ceph-fuse)"
-            )
-    if not Path("/dev/fuse").exists():
-        return "/dev/fuse is missing (CephFS mounts on lab nodes use ceph-fuse)"
-    return ""
-
-
 def cli(stack_file: Path, state_root: Path, *args: str, timeout: float) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "dcinfra", *args, str(stack_file), "--state-dir", str(state_root)],
+        cli_argv(stack_file, state_root, *args),
         capture_output=True,
         text=True,
         timeout=timeout,
-        env={**os.environ, "COLUMNS": "200"},
+        env=cli_env(),
         check=False,
         cwd=ROOT,
     )
