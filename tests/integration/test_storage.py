@@ -22,7 +22,7 @@ import pytest
 import yaml
 
 from dcinfra.config import Config
-from dcinfra.engines.ansible import run_playbook
+from dcinfra.engines.ansible import RunRecord, run_playbook
 from dcinfra.loader import load_stack
 from dcinfra.plan import compile_plan
 from dcinfra.plan.types import Plan
@@ -145,6 +145,17 @@ class Env:
                 if "ansible-playbook" in cmdline and str(self.state.path) in cmdline:
                     with contextlib.suppress(ProcessLookupError):
                         os.kill(int(pid_dir.name), signal.SIGKILL)
+
+    def playbook(self, name: str, **extravars: Any) -> RunRecord:
+        """Run playbooks/NAME on this lab directly (no dcinfra pipeline), with the build dir given."""
+        return run_playbook(
+            ROOT / "playbooks" / name,
+            self.state.build / "inventory/hosts.yml",
+            runs_dir=self.state.runs,
+            ssh_key=self.state.secrets / "ssh_ed25519",
+            extravars={"dcinfra_build_dir": str(self.state.build), **extravars},
+            forks=3,
+        )
 
     def osd_ids(self) -> dict[int, str]:
         """OSD id -> uuid, from the cluster."""
@@ -289,14 +300,7 @@ def test_failed_rollout_clears_noout_and_stops(env: Env) -> None:
     for node in ("node-002", "node-003"):
         env.sh(node, "echo '# hand edit 2' >> /etc/ceph/ceph.conf")
     env.sh("node-002", "mv /var/lib/ceph/osd/ceph-1/keyring /var/lib/ceph/osd/ceph-1/keyring.off")
-    rec = run_playbook(
-        ROOT / "playbooks/storage.yml",
-        env.state.build / "inventory/hosts.yml",
-        runs_dir=env.state.runs,
-        ssh_key=env.state.secrets / "ssh_ed25519",
-        extravars={"dcinfra_build_dir": str(env.state.build), "ceph_osd_timeout_s": 15},
-        forks=3,
-    )
+    rec = env.playbook("storage.yml", ceph_osd_timeout_s=15)
     assert not rec.ok
     assert any(f.task == "Stop the roll-out" and "noout is cleared" in f.message for f in rec.failures), (
         rec.failures
@@ -312,14 +316,7 @@ def test_failed_rollout_clears_noout_and_stops(env: Env) -> None:
 def test_health_gate_times_out_naming_what_is_unhealthy(env: Env) -> None:
     env.lab.exec("node-001", ["ceph", "osd", "set", "noout"])  # OSDMAP_FLAGS: a warning no list accepts
     try:
-        rec = run_playbook(
-            ROOT / "playbooks/storage.yml",
-            env.state.build / "inventory/hosts.yml",
-            runs_dir=env.state.runs,
-            ssh_key=env.state.secrets / "ssh_ed25519",
-            extravars={"dcinfra_build_dir": str(env.state.build), "ceph_health_timeout_s": 6},
-            forks=3,
-        )
+        rec = env.playbook("storage.yml", ceph_health_timeout_s=6)
     finally:
         env.lab.exec("node-001", ["ceph", "osd", "unset", "noout"])
     assert not rec.ok
@@ -351,14 +348,7 @@ def test_kill_9_during_the_ceph_play_then_up_keeps_the_osds(env: Env) -> None:
     assert env.osd_ids() == before  # same ids, same uuids: nothing re-created
     # Now from scratch: the cluster's daemons and data removed (hosts kept), then a build killed while
     # OSDs are being created, then up.
-    rec = run_playbook(
-        ROOT / "playbooks/destroy_storage.yml",
-        env.state.build / "inventory/hosts.yml",
-        runs_dir=env.state.runs,
-        ssh_key=env.state.secrets / "ssh_ed25519",
-        extravars={"dcinfra_build_dir": str(env.state.build), "dcinfra_destroy_data": True},
-        forks=3,
-    )
+    rec = env.playbook("destroy_storage.yml", dcinfra_destroy_data=True)
     assert rec.ok, rec.failures
     env.up_killed_at("Create the file-backed OSDs", 1.5)
     rebuilt = env.up("after_kill_rebuild", "--force-unlock")
