@@ -258,13 +258,13 @@ def validate(stack_file: StackArg, config: ConfigOpt = None, as_json: JsonOpt = 
             raise typer.Exit(EXIT_ERROR) from None
         with _spinner(f"validating {stack.name!r}", _host_count(stack)):
             problems = validate_stack(stack)
-        if not problems and stack.site.kind == "lab":
-            # The one check that looks at this machine: lab networks must not shadow its routes.
+        if not problems:
+            # What only this machine can show (the lab: networks that shadow its routes).
             from dcinfra.plan import compile_plan
-            from dcinfra.sites.lab import Lab
+            from dcinfra.sites import provider_for
             from dcinfra.state import StateDir
 
-            problems = Lab(compile_plan(stack), StateDir.for_stack(stack.name)).route_problems()
+            problems = provider_for(compile_plan(stack), StateDir.for_stack(stack.name)).site_problems()
         if problems:
             _report_invalid(problems, as_json, where=f"stack {stack.name!r} ({stack_file})")
             raise typer.Exit(EXIT_ERROR)
@@ -512,7 +512,7 @@ def render_plan_summary(plan: Plan) -> RenderableType:
     gpus = sum(h.gpu_count for h in plan.hosts)
     head = Text(f"Plan for stack {plan.stack!r}", style="bold")
     head.append(
-        f"  site {plan.site} · {_plural(len(plan.hosts), 'host')} · {_plural(gpus, 'GPU')} · "
+        f"  site {plan.site.provider} · {_plural(len(plan.hosts), 'host')} · {_plural(gpus, 'GPU')} · "
         f"{_plural(len(plan.racks), 'rack')} · {_plural(len(plan.networks), 'network')}"
     )
     parts.append(head)
@@ -708,7 +708,7 @@ def _ceph_section(plan: Plan) -> list[RenderableType]:
         (
             "osds",
             f"{len(c.osds):,} on {_plural(len(osd_hosts), 'host')}"
-            + (" (file-backed, lab)" if c.lab else ""),
+            + (f" (file-backed, {plan.site.provider})" if c.osd_backing == "files" else ""),
         ),
         ("failure domain", c.failure_domain),
         ("networks", f"public {c.public_network_name} {c.public_network}, cluster {c.cluster_network}"),

@@ -310,13 +310,18 @@ def register(app: typer.Typer) -> None:
 def _lab(stack_file: Path, config: list[str] | None, state_dir: Path | None) -> tuple[str, "Lab"]:
     """The stack's name and its lab site; an error for a stack that is not a lab stack."""
     from dcinfra import cli
+    from dcinfra.sites import provider_for
     from dcinfra.sites.lab import Lab
 
     stack = cli._load(stack_file, config)
     plan = cli._compile(stack, stack_file)
-    if plan.site != "lab":
-        raise DcinfraError(f"stack {stack.name!r} is not a lab stack (site {plan.site!r})")
-    return stack.name, Lab(plan, _state(stack.name, state_dir))
+    provider = provider_for(plan, _state(stack.name, state_dir))
+    if not isinstance(provider, Lab):
+        raise DcinfraError(
+            f"stack {stack.name!r} is not a lab stack (its site is {plan.site.description}): "
+            "the lab commands work on stacks with site=LabSite()"
+        )
+    return stack.name, provider
 
 
 def _preview_renderable(record: object) -> RenderableType:

@@ -348,9 +348,8 @@ def preview(
     if not missing:
         preview_dir = state.path / "preview"
         write_tree(files, preview_dir)
-        key = state.secrets / "ssh_ed25519"
         hosts = HostsRecord(
-            plan.site, tuple(status), ssh_key=str(key) if key.exists() else "", ssh_user=plan.ssh_user
+            plan.site.provider, tuple(status), ssh_key=provider.ssh_identity(), ssh_user=plan.ssh_user
         )
         check = _configure(plan, state, hosts, preview_dir, progress or NullProgress(), check=True)
     platform = None
@@ -430,12 +429,12 @@ def _destroy_storage(plan: Plan, state: StateDir, provider: SiteProvider, steps:
     if not up:
         return kept
     steps.step("removing storage daemons and data")
-    key = state.secrets / "ssh_ed25519"
+    key = provider.ssh_identity()
     record = run_playbook(
         _playbook("destroy_storage.yml"),
         inventory,
         runs_dir=state.runs,
-        ssh_key=key if key.exists() else None,
+        ssh_key=Path(key) if key else None,
         ssh_user=plan.ssh_user,
         extravars={"dcinfra_build_dir": str(state.build), "dcinfra_destroy_data": True},
         limit=",".join(up),
@@ -501,9 +500,9 @@ def _attribute(measured: dict[str, Any], results: Path, first_rank: dict[str, in
 
 
 def _bench_python(plan: Plan) -> str:
-    # Lab nodes see the controller's files through their overlay root: run its Python (with torch).
-    # Real hosts run the venv the bench_env role created.
-    return sys.executable if plan.site == "lab" else "/opt/dcinfra/bench/bin/python"
+    # Hosts that share the controller's root (the lab's overlays) run its Python, which has torch;
+    # other hosts run the venv the bench_env role created.
+    return sys.executable if plan.site.bench_python == "controller" else "/opt/dcinfra/bench/bin/python"
 
 
 def verify(
@@ -564,12 +563,12 @@ def verify(
     }
     # JSON is YAML: the vars file Ansible reads, written once per run.
     (stage / "vars.yml").write_text(json.dumps(variables, indent=2, sort_keys=True) + "\n")
-    key = state.secrets / "ssh_ed25519"
+    key = provider_for(plan, state).ssh_identity()
     run = run_playbook(
         _playbook("verify.yml"),
         inventory,
         runs_dir=state.runs,
-        ssh_key=key if plan.site == "lab" and key.exists() else None,
+        ssh_key=Path(key) if key else None,
         ssh_user=plan.ssh_user,
         extravars={"dcinfra_verify_dir": str(stage)},
         forks=len(plan.hosts),

@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from dcinfra.catalog.sites import SiteCapabilities, capabilities_for
 from dcinfra.model.base import Spec
 
 
@@ -30,6 +31,15 @@ class LabSite(Spec):
     """Shape every compute-fabric veth to the fabric's declared line rate (``tc`` token bucket, both
     directions), so the lab's compute links behave like the declared hardware: bound by the link, not
     by this machine's CPU. False leaves them at memory-copy speed (what the CPU allows)."""
+
+    def capabilities(self) -> SiteCapabilities:
+        """What lab nodes can do (:data:`dcinfra.catalog.sites.LAB`) with this stack's settings."""
+        return capabilities_for(
+            self.kind,
+            osd_file_gb=self.osd_size_gb,
+            link_shaping=self.shape_compute,
+            bridge_prefix=self.bridge_prefix,
+        )
 
 
 class BareMetalHost(Spec):
@@ -67,6 +77,10 @@ class BareMetalSite(Spec):
     """The user Ansible connects as (with sudo where it is not root)."""
     ssh_key_file: str | None = None
     """Private key file for SSH; None uses the SSH agent. The key itself never enters dcinfra's files."""
+
+    def capabilities(self) -> SiteCapabilities:
+        """What existing servers can do (:data:`dcinfra.catalog.sites.BAREMETAL`)."""
+        return capabilities_for(self.kind)
 
 
 Site = LabSite | BareMetalSite

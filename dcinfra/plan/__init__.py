@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dcinfra.catalog import GPUS, NICS, SWITCHES
 from dcinfra.errors import Problem, StackInvalid
-from dcinfra.model.site import BareMetalSite, LabSite
+from dcinfra.model.site import BareMetalSite
 from dcinfra.model.stack import Stack
 from dcinfra.plan import fabric as fabric_mod
 from dcinfra.plan import security as security_mod
@@ -92,7 +92,7 @@ def _build(stack: Stack, problems: list[Problem]) -> Plan | None:
         return None
     return Plan(
         stack=stack.name,
-        site=stack.site.kind,
+        site=stack.site.capabilities(),
         hosts=hosts,
         racks=rack_plans,
         networks=networks,
@@ -101,13 +101,6 @@ def _build(stack: Stack, problems: list[Problem]) -> Plan | None:
         security=security,
         verify=_verify(stack, hosts, fabric[0] if fabric else None, ceph),
         versions={k: str(v) for k, v in stack.versions.model_dump().items()},
-        lab={
-            "bridge_prefix": stack.site.bridge_prefix,
-            "osd_size_gb": stack.site.osd_size_gb,
-            "shape_compute": stack.site.shape_compute,
-        }
-        if isinstance(stack.site, LabSite)
-        else {},
         ssh_user=stack.site.ssh_user if isinstance(stack.site, BareMetalSite) else "root",
     )
 

@@ -68,7 +68,8 @@ from dcinfra.catalog import (
 )
 from dcinfra.errors import Problem
 from dcinfra.model.compute import NodePool
-from dcinfra.model.site import BareMetalSite, LabSite
+from dcinfra.catalog.sites import SiteCapabilities
+from dcinfra.model.site import BareMetalSite
 from dcinfra.model.stack import Stack
 from dcinfra.model.storage import Placement
 from dcinfra.plan.fabric import leaf_ports
@@ -153,7 +154,7 @@ class _Ctx:
     """What several rules need, computed once per :func:`check_stack` call."""
 
     stack: Stack
-    lab: bool
+    site: SiteCapabilities  # what the site can do; rules read this, never the site's kind
     hw: list[Hw | None]  # per compute pool, as the planner resolves it (None: unresolvable)
     _drafts: list[Draft] | None = field(default=None)
 
@@ -189,7 +190,7 @@ def check_stack(stack: Stack) -> list[Problem]:
         resolve_hardware(p, f"compute.pools[{i}].hardware", scratch)
         for i, p in enumerate(stack.compute.pools)
     ]
-    ctx = _Ctx(stack, isinstance(stack.site, LabSite), hw)
+    ctx = _Ctx(stack, stack.site.capabilities(), hw)
     problems: list[Problem] = []
     for check in CHECKS:
         problems.extend(check(ctx))
@@ -377,7 +378,7 @@ def check_fabric(ctx: _Ctx) -> Iterator[Problem]:
         fits = sorted(
             s.name
             for s in SWITCHES.values()
-            if s.transport in SWITCH_CARRIES[cf.kind] and (s.name == "lab-bridge") == ctx.lab
+            if s.transport in SWITCH_CARRIES[cf.kind] and (s.name == "lab-bridge") == ctx.site.emulated_network
         )
         yield Problem(
             "fabric.compute.switch",
@@ -385,7 +386,7 @@ def check_fabric(ctx: _Ctx) -> Iterator[Problem]:
             f"use a switch for kind={cf.kind!r} ({', '.join(fits)}) or change kind",
             "fabric.switch",
         )
-    elif switch.name == "lab-bridge" and not ctx.lab:
+    elif switch.name == "lab-bridge" and not ctx.site.emulated_network:
         yield Problem(
             "fabric.compute.switch",
             "'lab-bridge' is the lab's Linux bridge; it exists only on a LabSite",
@@ -409,7 +410,7 @@ def check_fabric(ctx: _Ctx) -> Iterator[Problem]:
                 f"use a NIC that speaks {cf.kind} (e.g. 'connectx-7-ndr') or change the fabric kind",
                 "fabric.nic",
             )
-        elif nic.name == "lab-veth" and not ctx.lab:
+        elif nic.name == "lab-veth" and not ctx.site.emulated_network:
             yield Problem(
                 _hw_path(pool, i, "compute_nic"),
                 f"NIC 'lab-veth' of pool {pool.name!r} is a lab veth pair; it exists only on a LabSite",
@@ -535,7 +536,7 @@ def check_mtu(ctx: _Ctx) -> Iterator[Problem]:
                 "use the same MTU on both networks (9000 for storage) or one network for both",
                 "mtu.mismatch",
             )
-    if ctx.lab:
+    if ctx.site.max_mtu is not None:
         for name, path, _, mtu in _networks(stack):
             if mtu > LAB_MAX_MTU:
                 yield Problem(
@@ -608,8 +609,8 @@ def check_ceph(ctx: _Ctx) -> Iterator[Problem]:
             )
     yield from _ceph_devices(ctx)
     mons = ctx.select(ceph.mons)
-    if mons and (len(mons) % 2 == 0 or (not ctx.lab and len(mons) < 3)):
-        allowed = "an odd number (1, 3 or 5) on the lab" if ctx.lab else "an odd number, at least 3 (3 or 5)"
+    if mons and (len(mons) % 2 == 0 or (not ctx.site.shared_machine and len(mons) < 3)):
+        allowed = "an odd number (1, 3 or 5) on the lab" if ctx.site.shared_machine else "an odd number, at least 3 (3 or 5)"
         why = (
             "a quorum needs a majority, so an even count adds no fault tolerance"
             if len(mons) % 2 == 0
@@ -622,7 +623,7 @@ def check_ceph(ctx: _Ctx) -> Iterator[Problem]:
             "ceph.mons",
         )
     osd_hosts = ctx.select(ceph.osds)
-    per_host = 1 if ctx.lab else len(set(ceph.devices))
+    per_host = 1 if ctx.site.osd_backing == "files" else len(set(ceph.devices))
     if osd_hosts and per_host:
         yield from _ceph_pool_sizes(ctx, osd_hosts, per_host)
     yield from _ceph_pools(ctx)
@@ -638,7 +639,7 @@ def check_ceph(ctx: _Ctx) -> Iterator[Problem]:
             )
     if nets_ok:
         yield from _ceph_attachment(ctx, mons, osd_hosts)
-    if ctx.lab and stack.versions.ceph != "pacific" and stack.versions.ceph in CEPH_RELEASES:
+    if ctx.site.ceph_releases and stack.versions.ceph not in ctx.site.ceph_releases and stack.versions.ceph in CEPH_RELEASES:
         yield Problem(
             "versions.ceph",
             f"Ceph release {stack.versions.ceph!r} on the lab; lab nodes run Debian "
@@ -652,7 +653,7 @@ def _ceph_devices(ctx: _Ctx) -> Iterator[Problem]:
     ceph = ctx.stack.storage.ceph
     assert ceph is not None
     path = "storage.ceph.devices"
-    if ctx.lab:
+    if ctx.site.osd_backing == "files":
         if ceph.devices:
             yield Problem(
                 path,
@@ -704,7 +705,7 @@ def _ceph_pool_sizes(ctx: _Ctx, osd_hosts: Sequence[Draft], per_host: int) -> It
                 else f"{fix} (size={size} needs {size} {unit}s)",
                 "ceph.size",
             )
-        elif size == 1 and not ctx.lab:
+        elif size == 1 and not ctx.site.shared_machine:
             yield Problem(
                 path,
                 f"pool {name!r} size=1 keeps a single copy; Ceph refuses it unless "

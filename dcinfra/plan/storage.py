@@ -7,7 +7,6 @@ from collections.abc import Sequence
 
 from dcinfra.catalog import CEPH_RELEASES
 from dcinfra.errors import Problem
-from dcinfra.model.site import LabSite
 from dcinfra.model.stack import Stack
 from dcinfra.model.storage import CephCluster, CephPool, HdfsCluster, Placement
 from dcinfra.plan.hosts import Draft
@@ -85,7 +84,8 @@ def plan_ceph(
 ) -> CephPlan | None:
     """Daemon placement, OSDs, CRUSH tree and pools of the Ceph cluster."""
     base = "storage.ceph"
-    lab = isinstance(stack.site, LabSite)
+    site = stack.site.capabilities()
+    shared = site.shared_machine
     mons = resolve(ceph.mons, f"{base}.mons", drafts, problems)
     mgrs = resolve(ceph.mgrs, f"{base}.mgrs", drafts, problems) if ceph.mgrs else mons
     osd_hosts = resolve(ceph.osds, f"{base}.osds", drafts, problems)
@@ -120,7 +120,8 @@ def plan_ceph(
     if pub_cidr is None or cl_cidr is None:
         return None  # reported by checks (network.undeclared)
     osds: list[OsdPlan] = []
-    devices = [f"file:{stack.site.osd_size_gb}G"] if isinstance(stack.site, LabSite) else list(ceph.devices)
+    files = site.osd_backing == "files"
+    devices = [f"file:{site.osd_file_gb}G"] if files else list(ceph.devices)
     for d in osd_hosts:
         for dev in devices:
             osds.append(OsdPlan(len(osds), d.name, dev))
@@ -172,9 +173,9 @@ def plan_ceph(
         else:
             # Ceph's sizing rule: (OSDs x target PGs per OSD x share) / replicas, to a power of two.
             raw = len(osds) * TARGET_PGS_PER_OSD * (p.target_ratio / total_ratio) / max(p.size, 1)
-            pg, auto = max(8 if lab else 32, _pow2_floor(raw)), True
-            if lab:
-                pg = 8  # keeps a 3-OSD lab well under mon_max_pg_per_osd
+            pg, auto = max(8 if shared else 32, _pow2_floor(raw)), True
+            if shared:
+                pg = 8  # keeps a few OSDs on one machine well under mon_max_pg_per_osd
         pool_plans.append(CephPoolPlan(p.name, p.size, p.min_size, pg, auto, p.application))
     mon_addrs = tuple(d.addresses.get(ceph.public_network, "") for d in mons)
     release = stack.versions.ceph if stack.versions.ceph in CEPH_RELEASES else "pacific"
@@ -196,9 +197,10 @@ def plan_ceph(
         public_network_name=ceph.public_network,
         cephfs_name=ceph.cephfs.name if ceph.cephfs else None,
         cephfs_mount=ceph.cephfs.mount_path if ceph.cephfs else None,
-        # Lab nodes have no kernel modules (no ceph.ko), only /dev/fuse: mount with ceph-fuse there.
-        client_mount="fuse" if lab else "kernel",
-        lab=lab,
+        # Without loadable kernel modules there is no ceph.ko, only /dev/fuse: mount with ceph-fuse.
+        client_mount="kernel" if site.kernel_modules else "fuse",
+        osd_backing=site.osd_backing,
+        shared_machine=shared,
         deployed_by=ceph_deployer(stack),
     )
 

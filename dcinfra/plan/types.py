@@ -11,6 +11,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from dcinfra.catalog.sites import SiteCapabilities
+
 Tier = Literal["node_leaf", "leaf_spine", "spine_core"]
 
 
@@ -171,7 +173,10 @@ class CephPlan:
     cephfs_name: str | None
     cephfs_mount: str | None
     client_mount: str  # "fuse" or "kernel": how clients mount CephFS
-    lab: bool  # file-backed OSDs, relaxed health gate
+    osd_backing: str  # "devices" (the declared block devices) or "files" (sparse files, the site's choice)
+    # Every daemon shares one machine (the site's shared_machine): smaller OSD memory target, and the
+    # health gate accepts the warnings that only measure that machine's load (listed in the role).
+    shared_machine: bool
     # Who runs the daemons: "hosts" (dcinfra's ceph role, over Ansible) or "rook" (Rook in Kubernetes,
     # platform.kubernetes.storage="rook": the hosts then get no Ceph daemon, file or key from Ansible,
     # and the placement above says where Rook's monitors and OSDs go).
@@ -295,7 +300,7 @@ class Plan:
     """Everything dcinfra will build, compiled from a Stack."""
 
     stack: str
-    site: str  # "lab" or "baremetal"
+    site: SiteCapabilities  # what the site's hosts can do; only the site provider reads its kind
     hosts: tuple[HostPlan, ...]
     racks: tuple[RackPlan, ...]
     networks: tuple[NetworkPlan, ...]
@@ -304,7 +309,6 @@ class Plan:
     security: SecurityPlan
     verify: VerifyPlan | None
     versions: dict[str, str]
-    lab: dict[str, Any]  # lab-site settings (bridge prefix, OSD size); {} on bare metal
     ssh_user: str
 
     @property

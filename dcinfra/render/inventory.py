@@ -100,14 +100,19 @@ def all_yml(plan: Plan) -> bytes:
     sec = plan.security
     data: dict[str, Any] = {
         "ansible_user": plan.ssh_user,
-        # Lab nodes run the host image's Debian Python; interpreter discovery could pick a user-level
-        # shim (pyenv) of the controller that does not work over SSH.
-        **({"ansible_python_interpreter": "/usr/bin/python3"} if plan.site == "lab" else {}),
+        # A site whose hosts have a known Python says so (the lab: its image's Debian Python, where
+        # interpreter discovery could pick a controller-side pyenv shim that does not work over SSH).
+        **(
+            {"ansible_python_interpreter": plan.site.python_interpreter}
+            if plan.site.python_interpreter
+            else {}
+        ),
         "dcinfra_stack": plan.stack,
-        "dcinfra_site": plan.site,
+        # What the site's hosts can do; roles branch on these, never on the site's kind. The
+        # provider's own settings stay out.
+        "dcinfra_site": {k: v for k, v in to_jsonable(plan.site).items() if k != "settings"},
         "dcinfra_versions": dict(plan.versions),
         "dcinfra_networks": {n.name: to_jsonable(n) for n in plan.networks},
-        "dcinfra_lab": to_jsonable(plan.lab),
         "dcinfra_ssh": {
             "user": plan.ssh_user,
             "sources": list(sec.ssh_sources),

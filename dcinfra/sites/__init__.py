@@ -1,15 +1,23 @@
 """Where hosts come from. Every site implements :class:`SiteProvider`; the pipeline does not branch
-on which one it has.
+on which one it has, and nothing outside a provider asks what kind of site it is: checks, render and
+roles read the site's capabilities (``Plan.site``, :mod:`dcinfra.catalog.sites`).
+
+Providers come from a registry keyed by ``SiteCapabilities.provider``:
 
 - :mod:`dcinfra.sites.lab`: namespaced nodes created on this Linux machine;
 - :mod:`dcinfra.sites.baremetal`: existing hosts, checked for SSH reachability.
+
+A new site type is an entry in :data:`dcinfra.catalog.sites.SITE_TYPES`, a site model in
+:mod:`dcinfra.model.site` and a provider registered in :func:`_registry`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Protocol
 
+from dcinfra.errors import Problem
 from dcinfra.plan.types import Plan
 from dcinfra.state import StateDir
 
@@ -28,7 +36,7 @@ class HostStatus:
 class HostsRecord:
     """What provision returns: every host exists and answers SSH."""
 
-    site: str  # "lab" or "baremetal"
+    site: str  # the provider that made or reached the hosts ("lab", "baremetal")
     hosts: tuple[HostStatus, ...]
     created: tuple[str, ...] = ()  # hosts created by this run
     repaired: tuple[str, ...] = ()  # hosts restarted or rewired by this run
@@ -71,13 +79,25 @@ class SiteProvider(Protocol):
     def teardown(self, progress: Progress) -> TeardownRecord:
         """Remove what provision created (a bare-metal site removes nothing)."""
 
+    def site_problems(self) -> list[Problem]:
+        """Problems only this machine can show (validate reports them with the stack's): e.g. lab
+        networks that shadow this machine's routes. Reads only; empty when there are none."""
 
-def provider_for(plan: Plan, state: StateDir) -> SiteProvider:
-    """The site provider a plan needs."""
-    # Imported here: both modules import this one for the records.
+    def ssh_identity(self) -> str:
+        """The private key Ansible connects with ("" : the SSH agent), without provisioning anything."""
+
+
+ProviderFactory = Callable[[Plan, StateDir], SiteProvider]
+
+
+def _registry() -> dict[str, ProviderFactory]:
+    # Imported here: the provider modules import this one for the records.
     from dcinfra.sites.baremetal import BareMetal
     from dcinfra.sites.lab import Lab
 
-    if plan.site == "lab":
-        return Lab(plan, state)
-    return BareMetal(plan, state)
+    return {"lab": Lab, "baremetal": BareMetal}
+
+
+def provider_for(plan: Plan, state: StateDir) -> SiteProvider:
+    """The site provider a plan needs (by ``plan.site.provider``)."""
+    return _registry()[plan.site.provider](plan, state)

@@ -6,7 +6,7 @@ import os
 import socket
 from concurrent.futures import ThreadPoolExecutor
 
-from dcinfra.errors import DcinfraError
+from dcinfra.errors import DcinfraError, Problem
 from dcinfra.plan.types import HostPlan, Plan
 from dcinfra.sites import HostsRecord, HostStatus, Progress, TeardownRecord
 from dcinfra.state import StateDir
@@ -58,7 +58,15 @@ class BareMetal:
                 f"{len(bad)} of {len(hosts)} hosts do not answer SSH:\n{lines}\n"
                 "check power, cabling and the management addresses in the stack's BareMetalSite"
             )
-        return HostsRecord("baremetal", tuple(hosts), ssh_key=self.ssh_key, ssh_user=self.plan.ssh_user)
+        return HostsRecord(self.plan.site.provider, tuple(hosts), ssh_key=self.ssh_key, ssh_user=self.plan.ssh_user)
+
+    def site_problems(self) -> list[Problem]:
+        """Existing servers: nothing on this machine to check."""
+        return []
+
+    def ssh_identity(self) -> str:
+        """The key given in ``DCINFRA_SSH_KEY`` ("" : the SSH agent)."""
+        return self.ssh_key
 
     def teardown(self, progress: Progress) -> TeardownRecord:
         """Bare-metal hosts are not removed; configuration is undone by the destroy playbook."""

@@ -96,8 +96,8 @@ class Lab:
     def __init__(self, plan: Plan, state: StateDir) -> None:
         self.plan = plan
         self.state = state
-        self.prefix = str(plan.lab.get("bridge_prefix", "dci"))
-        self.shape = bool(plan.lab.get("shape_compute", True))
+        self.prefix = str(plan.site.settings.get("bridge_prefix", "dci"))
+        self.shape = plan.site.link_shaping
         self.tag = hashlib.sha1(plan.stack.encode()).hexdigest()[:4]
         self.networks = {n.name: n for n in plan.networks}
 
@@ -246,6 +246,15 @@ class Lab:
                 )
             )
         return out
+
+    def site_problems(self) -> list[Problem]:
+        """The lab's problems on this machine: networks that shadow its routes."""
+        return self.route_problems()
+
+    def ssh_identity(self) -> str:
+        """The stack's generated key once provision has made it ("" before)."""
+        key = self.state.secrets / "ssh_ed25519"
+        return str(key) if key.exists() else ""
 
     # -- provision --------------------------------------------------------------------------------
     def ssh_key(self) -> Path:
@@ -467,7 +476,7 @@ class Lab:
         for h in self.plan.hosts:
             self._wait_ssh(h)
         return HostsRecord(
-            "lab", tuple(self.status()), tuple(created), tuple(repaired), str(self.ssh_key()), "root"
+            self.plan.site.provider, tuple(self.status()), tuple(created), tuple(repaired), str(self.ssh_key()), "root"
         )
 
     # -- status / exec ----------------------------------------------------------------------------
