@@ -19,7 +19,6 @@ from dcinfra.plan.hosts import Draft, assign_addresses, make_hosts, place, rail_
 from dcinfra.plan.nccl import nccl_env
 from dcinfra.plan.storage import plan_ceph, plan_hdfs, resolve
 from dcinfra.plan.types import (
-    CephPlan,
     FabricPlan,
     HostPlan,
     NetworkPlan,
@@ -27,16 +26,11 @@ from dcinfra.plan.types import (
     RackPlan,
     RailNic,
     StoragePlan,
-    StorageVerifyPlan,
-    VerifyPlan,
 )
+from dcinfra.plan.verify import plan_verify
 
 __all__ = ["Plan", "compile_plan", "validate"]
 
-# A CPU core's FP32 peak for the GEMM check on CPU-only nodes: 2 FMA units x 8 FP32 lanes (AVX2)
-# x 2 FLOP x ~2.0 GHz = 64 GFLOPS. Source: Intel 64 and IA-32 Optimization Reference Manual, FMA
-# throughput, https://www.intel.com/content/www/us/en/developer/articles/technical/intel-sdm.html
-CPU_FP32_TFLOPS_PER_CORE = 0.064
 
 
 def _interfaces(stack: Stack) -> dict[str, str]:
@@ -99,7 +93,7 @@ def _build(stack: Stack, problems: list[Problem]) -> Plan | None:
         fabric=fabric[0] if fabric else None,
         storage=StoragePlan(ceph=ceph, hdfs=hdfs),
         security=security,
-        verify=_verify(stack, hosts, fabric[0] if fabric else None, ceph),
+        verify=plan_verify(stack, hosts, fabric[0] if fabric else None, ceph),
         versions={k: str(v) for k, v in stack.versions.model_dump().items()},
         ssh_user=stack.site.ssh_user if isinstance(stack.site, BareMetalSite) else "root",
     )
@@ -232,79 +226,6 @@ def _networks(stack: Stack, drafts: list[Draft], ifaces: dict[str, str]) -> tupl
                 )
             )
     return tuple(out)
-
-
-def _verify(
-    stack: Stack, hosts: tuple[HostPlan, ...], fabric: FabricPlan | None, ceph: CephPlan | None
-) -> VerifyPlan | None:
-    compute = [h for h in hosts if "compute" in h.roles]
-    if not compute:
-        return None
-    v = stack.verify
-    gpu_nodes = all(h.gpu for h in compute)
-    first = compute[0]
-    if gpu_nodes and first.gpu:
-        peak = GPUS[first.gpu].bf16_dense_tflops
-    else:
-        peak = round(first.cpu_cores * CPU_FP32_TFLOPS_PER_CORE, 3)
-    expected = fabric.expected if fabric is not None else None
-    busbw = None
-    if expected is not None:
-        busbw = expected.inter_node_busbw_GBps if len(compute) > 1 else expected.intra_node_busbw_GBps
-    return VerifyPlan(
-        backend="nccl" if gpu_nodes else "gloo",
-        hosts=tuple(h.name for h in compute),
-        master=first.name,
-        master_address=first.addresses.get("compute", first.addresses["management"]),
-        rendezvous_port=v.rendezvous_port,
-        max_message_bytes=v.max_message_mb * 1024 * 1024,
-        warmup_iters=v.warmup_iters,
-        iters=v.iters,
-        training_steps=v.training_steps,
-        timeout_s=v.timeout_s,
-        expected_busbw_GBps=busbw,
-        expected_link_GBps=expected.link_GBps if expected else None,
-        gemm_peak_tflops=peak,
-        min_busbw_fraction=v.min_busbw_fraction,
-        storage=_verify_storage(stack, ceph, [h.name for h in compute]),
-    )
-
-
-def _verify_storage(stack: Stack, ceph: CephPlan | None, compute: list[str]) -> StorageVerifyPlan | None:
-    """What the verify stage measures on the Ceph cluster (None without one, or when Rook runs it).
-
-    The probe (``ceph status``, ``rados bench``) runs as the compute hosts' client on the first compute
-    host that has its key, on the first pool that key may write: an RBD pool, else the CephFS data
-    pool. Only when no host has the client key, or its caps cover no pool, does it run as client.admin
-    on the first monitor. Each compute host that mounts the CephFS writes one file there and reads back
-    the file of the next one (a ring), so no host reads what it wrote itself (its own cache).
-    """
-    if ceph is None or ceph.deployed_by != "hosts":
-        return None  # Rook's cluster: the hosts hold no key to probe it with
-    v = stack.verify
-    client_pools = [p.name for p in ceph.pools if p.application == "rbd"]
-    if ceph.cephfs_name is not None:
-        client_pools += [p.name for p in ceph.pools if p.name == f"{ceph.cephfs_name}-data"]
-    clients = [h for h in compute if h in ceph.clients] or list(ceph.clients)
-    pool: str | None
-    if clients and client_pools:
-        probe, admin, pool = clients[0], False, client_pools[0]
-    else:
-        probe, admin, pool = ceph.mons[0], True, ceph.pools[0].name if ceph.pools else None
-    mount = ceph.cephfs_mount if ceph.cephfs_name is not None else None
-    fs_hosts = tuple(h for h in compute if h in ceph.clients) if mount else ()
-    return StorageVerifyPlan(
-        cluster=ceph.name,
-        probe_host=probe,
-        probe_admin=admin,
-        bench_pool=pool,
-        bench_s=v.storage_bench_s,
-        cephfs_mount=mount if fs_hosts else None,
-        cephfs_hosts=fs_hosts,
-        cephfs_read_from={h: fs_hosts[(i + 1) % len(fs_hosts)] for i, h in enumerate(fs_hosts)},
-        file_bytes=v.storage_file_mib * 1024 * 1024,
-        timeout_s=v.timeout_s,
-    )
 
 
 def _check(stack: Stack) -> tuple[list[Problem], Plan | None]:

@@ -16,150 +16,49 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from ipaddress import IPv4Address, summarize_address_range
 
 from dcinfra.errors import Problem
 from dcinfra.model.security import Rule
 from dcinfra.model.stack import Stack
+from dcinfra.plan.flows import Need, needed_flows, with_roles
 from dcinfra.plan.hosts import Draft
 from dcinfra.plan.types import FirewallRule, Flow, SecurityPlan
 
-# Ceph ports: monitors listen on 3300 (msgr2) and 6789 (msgr1); OSD, MGR and MDS daemons bind in
-# 6800-7300. Source: https://docs.ceph.com/en/pacific/rados/configuration/network-config-ref/
-CEPH_MON_PORTS = ("3300", "6789")
-CEPH_DAEMON_PORTS = ("6800-7300",)
-# HDFS 3.x defaults: NameNode RPC 8020 and HTTP 9870; DataNode data 9866, HTTP 9864, IPC 9867.
-# Source: https://hadoop.apache.org/docs/r3.3.6/hadoop-project-dist/hadoop-hdfs/hdfs-default.xml
-HDFS_NAMENODE_PORTS = ("8020", "9870")
-HDFS_DATANODE_PORTS = ("9864", "9866", "9867")
-IPERF3_PORT = "5201"  # iperf3's default server port (the verify stage's link baseline)
 
-
-@dataclass(frozen=True, slots=True)
-class Need:
-    """A flow the stack needs, over host sets."""
-
-    name: str
-    src: frozenset[str]  # source hostnames (empty with src_cidrs: from outside the plan)
-    dst: frozenset[str]
-    protocol: str
-    ports: tuple[str, ...]
-    network: str
-    src_desc: str
-    dst_desc: str
-    src_cidrs: tuple[str, ...] = ()  # sources given as CIDRs (SSH from the management CIDR)
-
-
-def _with(drafts: Sequence[Draft], *roles: str) -> frozenset[str]:
-    return frozenset(d.name for d in drafts if d.roles & set(roles))
-
-
-def needed_flows(stack: Stack, drafts: Sequence[Draft]) -> list[Need]:
-    """Every connection the declared stack depends on."""
-    sec = stack.security
-    mgmt = str(sec.ssh.management_cidr or stack.fabric.management.cidr)
+def flows(stack: Stack, drafts: Sequence[Draft]) -> list[Need]:
+    """The access every host needs: SSH from the management CIDR (how dcinfra and operators reach it)."""
+    mgmt = str(stack.security.ssh.management_cidr or stack.fabric.management.cidr)
     everyone = frozenset(d.name for d in drafts)
-    needs = [Need("ssh", frozenset(), everyone, "tcp", ("22",), "management", mgmt, "all hosts", (mgmt,))]
-    ceph = stack.storage.ceph
-    if ceph is not None:
-        users = _with(drafts, "ceph-mon", "ceph-mgr", "ceph-osd", "ceph-mds", "ceph-client")
-        pub = ceph.public_network
-        needs.append(
-            Need(
-                "ceph-mon",
-                users,
-                _with(drafts, "ceph-mon"),
-                "tcp",
-                CEPH_MON_PORTS,
-                pub,
-                "ceph daemons and clients",
-                "ceph-mon",
-            )
-        )
-        needs.append(
-            Need(
-                "ceph-daemons",
-                users,
-                _with(drafts, "ceph-osd", "ceph-mgr", "ceph-mds"),
-                "tcp",
-                CEPH_DAEMON_PORTS,
-                pub,
-                "ceph daemons and clients",
-                "ceph-osd/mgr/mds",
-            )
-        )
-        if ceph.cluster_network and ceph.cluster_network != pub:
-            osds = _with(drafts, "ceph-osd")
-            needs.append(
-                Need(
-                    "ceph-replication",
-                    osds,
-                    osds,
-                    "tcp",
-                    CEPH_DAEMON_PORTS,
-                    ceph.cluster_network,
-                    "ceph-osd",
-                    "ceph-osd",
-                )
-            )
-    hdfs = stack.storage.hdfs
-    if hdfs is not None:
-        users = _with(drafts, "hdfs-namenode", "hdfs-datanode", "compute")
-        needs.append(
-            Need(
-                "hdfs-namenode",
-                users,
-                _with(drafts, "hdfs-namenode"),
-                "tcp",
-                HDFS_NAMENODE_PORTS,
-                hdfs.network,
-                "hdfs nodes and compute clients",
-                "hdfs-namenode",
-            )
-        )
-        needs.append(
-            Need(
-                "hdfs-datanode",
-                users,
-                _with(drafts, "hdfs-datanode"),
-                "tcp",
-                HDFS_DATANODE_PORTS,
-                hdfs.network,
-                "hdfs nodes and compute clients",
-                "hdfs-datanode",
-            )
-        )
-    compute = frozenset(d.name for d in drafts if "compute" in d.roles)
-    if len(compute) > 1:
-        net = "compute" if stack.fabric.compute is not None else "management"
-        port = str(stack.verify.rendezvous_port)
-        needs.append(Need("bench-rendezvous", compute, compute, "tcp", (port,), net, "compute", "compute"))
-        needs.append(Need("bench-link", compute, compute, "tcp", (IPERF3_PORT,), net, "compute", "compute"))
-        # NCCL's socket transport and gloo connect on ephemeral ports chosen at run time.
-        needs.append(Need("bench-collectives", compute, compute, "tcp", (), net, "compute", "compute"))
+    return [
+        Need("ssh", frozenset(), everyone, "tcp", ("22",), "management", mgmt, "all hosts", (mgmt,), "host")
+    ]
+
+
+def platform_flows(stack: Stack, drafts: Sequence[Draft]) -> list[Need]:
+    """Kubernetes: every host to the API server, the control plane to every kubelet."""
     k8s = stack.platform.kubernetes if stack.platform else None
-    if k8s is not None:
-        cp = _with(drafts, "k8s-control-plane")
-        if cp:
-            needs.append(
-                Need(
-                    "kube-apiserver",
-                    everyone,
-                    cp,
-                    "tcp",
-                    ("6443",),
-                    "management",
-                    "all hosts",
-                    "k8s-control-plane",
-                )
-            )
-            needs.append(
-                Need(
-                    "kubelet", cp, everyone, "tcp", ("10250",), "management", "k8s-control-plane", "all hosts"
-                )
-            )
-    return needs
+    cp = with_roles(drafts, "k8s-control-plane")
+    if k8s is None or not cp:
+        return []
+    everyone = frozenset(d.name for d in drafts)
+    return [
+        Need(
+            "kube-apiserver", everyone, cp, "tcp", ("6443",), "management", "all hosts", "k8s-control-plane"
+        ),
+        Need(
+            "kubelet",
+            cp,
+            everyone,
+            "tcp",
+            ("10250",),
+            "management",
+            "k8s-control-plane",
+            "all hosts",
+            scope="host",
+        ),
+    ]
 
 
 def _port_range(p: int | str) -> tuple[int, int]:
@@ -274,6 +173,8 @@ def evaluate(
                     need.network,
                     "; ".join(sorted(deciders)),
                     True,
+                    need.layer,
+                    need.scope,
                 )
             )
             continue
@@ -291,7 +192,18 @@ def evaluate(
             )
         )
         flows.append(
-            Flow(need.name, need.src_desc, need.dst_desc, need.protocol, need.ports, need.network, why, False)
+            Flow(
+                need.name,
+                need.src_desc,
+                need.dst_desc,
+                need.protocol,
+                need.ports,
+                need.network,
+                why,
+                False,
+                need.layer,
+                need.scope,
+            )
         )
     return flows
 
@@ -399,7 +311,13 @@ def compile_rulesets(
                     continue
                 rules.append(
                     FirewallRule(
-                        f"flow {need.name}", "accept", need.protocol, need.ports, srcs, iface(need.network)
+                        f"flow {need.name}",
+                        "accept",
+                        need.protocol,
+                        need.ports,
+                        srcs,
+                        iface(need.network),
+                        need.scope,
                     )
                 )
         rulesets[key] = tuple(rules)

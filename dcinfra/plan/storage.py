@@ -1,4 +1,5 @@
-"""Storage placement: Ceph daemons, OSDs, the CRUSH tree and PG counts; HDFS roles and rack mapping."""
+"""Storage placement: Ceph daemons, OSDs, the CRUSH tree and PG counts; HDFS roles and rack mapping;
+and the flows the Ceph and HDFS layers need (registered in :mod:`dcinfra.plan.flows`)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from dcinfra.catalog import CEPH_RELEASES
 from dcinfra.errors import Problem
 from dcinfra.model.stack import Stack
 from dcinfra.model.storage import CephCluster, CephPool, HdfsCluster, Placement
+from dcinfra.plan.flows import Need, with_roles
 from dcinfra.plan.hosts import Draft
 from dcinfra.plan.types import CephPlan, CephPoolPlan, CrushBucket, HdfsPlan, OsdPlan
 
@@ -16,6 +18,68 @@ from dcinfra.plan.types import CephPlan, CephPoolPlan, CrushBucket, HdfsPlan, Os
 # Source: https://docs.ceph.com/en/pacific/rados/operations/placement-groups/
 TARGET_PGS_PER_OSD = 100
 FSID_NAMESPACE = uuid.UUID("6f1d7a2e-4c1b-4b5e-9a53-0d3c5a1e9b7f")
+# Ceph ports: monitors listen on 3300 (msgr2) and 6789 (msgr1); OSD, MGR and MDS daemons bind in
+# 6800-7300. Source: https://docs.ceph.com/en/pacific/rados/configuration/network-config-ref/
+CEPH_MON_PORTS = ("3300", "6789")
+CEPH_DAEMON_PORTS = ("6800-7300",)
+# HDFS 3.x defaults: NameNode RPC 8020 and HTTP 9870; DataNode data 9866, HTTP 9864, IPC 9867.
+# Source: https://hadoop.apache.org/docs/r3.3.6/hadoop-project-dist/hadoop-hdfs/hdfs-default.xml
+HDFS_NAMENODE_PORTS = ("8020", "9870")
+HDFS_DATANODE_PORTS = ("9864", "9866", "9867")
+
+
+def ceph_flows(stack: Stack, drafts: Sequence[Draft]) -> list[Need]:
+    """Daemons and clients to the monitors and to the OSD/MGR/MDS ports; OSD replication on a
+    separate cluster network."""
+    ceph = stack.storage.ceph
+    if ceph is None:
+        return []
+    users = with_roles(drafts, "ceph-mon", "ceph-mgr", "ceph-osd", "ceph-mds", "ceph-client")
+    pub = ceph.public_network
+    who = "ceph daemons and clients"
+    needs = [
+        Need("ceph-mon", users, with_roles(drafts, "ceph-mon"), "tcp", CEPH_MON_PORTS, pub, who, "ceph-mon"),
+        Need(
+            "ceph-daemons",
+            users,
+            with_roles(drafts, "ceph-osd", "ceph-mgr", "ceph-mds"),
+            "tcp",
+            CEPH_DAEMON_PORTS,
+            pub,
+            who,
+            "ceph-osd/mgr/mds",
+        ),
+    ]
+    if ceph.cluster_network and ceph.cluster_network != pub:
+        osds = with_roles(drafts, "ceph-osd")
+        needs.append(
+            Need(
+                "ceph-replication",
+                osds,
+                osds,
+                "tcp",
+                CEPH_DAEMON_PORTS,
+                ceph.cluster_network,
+                "ceph-osd",
+                "ceph-osd",
+                scope="host",
+            )
+        )
+    return needs
+
+
+def hdfs_flows(stack: Stack, drafts: Sequence[Draft]) -> list[Need]:
+    """HDFS nodes and compute clients to the NameNode and the DataNodes."""
+    hdfs = stack.storage.hdfs
+    if hdfs is None:
+        return []
+    users = with_roles(drafts, "hdfs-namenode", "hdfs-datanode", "compute")
+    who = "hdfs nodes and compute clients"
+    nn, dn = with_roles(drafts, "hdfs-namenode"), with_roles(drafts, "hdfs-datanode")
+    return [
+        Need("hdfs-namenode", users, nn, "tcp", HDFS_NAMENODE_PORTS, hdfs.network, who, "hdfs-namenode"),
+        Need("hdfs-datanode", users, dn, "tcp", HDFS_DATANODE_PORTS, hdfs.network, who, "hdfs-datanode"),
+    ]
 
 
 def resolve(placement: Placement, path: str, drafts: Sequence[Draft], problems: list[Problem]) -> list[Draft]:

@@ -227,6 +227,8 @@ class Flow:
     network: str  # network name
     decided_by: str  # "security.rules[2] 'name'", "required-flow", "default allow"
     allowed: bool
+    layer: str  # the layer that needs it (its key in the flows registry, dcinfra.plan.flows)
+    scope: str  # how it reaches workloads: "host", "workload" or "service" (dcinfra.plan.flows.Scope)
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,6 +241,9 @@ class FirewallRule:
     ports: tuple[str, ...]  # destination ports/ranges; empty: all
     sources: tuple[str, ...]  # source CIDRs (collapsed); empty: any
     interface: str | None  # input interface, None: any
+    # Where it comes from: "rule" (the stack's rules, tenant isolation), or the scope of the flow it
+    # admits ("host", "workload", "service"; see dcinfra.plan.flows.Scope).
+    scope: str = "rule"
 
 
 @dataclass(frozen=True, slots=True)
