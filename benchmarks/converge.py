@@ -23,7 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _lab import Quiet, bench_lab
 
 from dcinfra.engines.ansible import run_playbook
-from dcinfra.pipeline import PLAYBOOKS, up
+from dcinfra.engines.playbooks import PLAYBOOKS
+from dcinfra.pipeline import up
 
 SCOPES = {
     "site.yml (hosts + Ceph)": None,

@@ -27,6 +27,7 @@ from dcinfra.engines.ansible import (
     run_playbook,
     scrub,
 )
+from dcinfra.engines.playbooks import playbook
 from dcinfra.errors import DcinfraError
 from dcinfra.model.stack import Stack
 from dcinfra.plan import compile_plan
@@ -34,8 +35,7 @@ from dcinfra.plan.types import Plan, to_jsonable
 from dcinfra.render import read_manifest, render, write_tree
 from dcinfra.sites import HostsRecord, Progress, SiteProvider, TeardownRecord, provider_for
 from dcinfra.state import StateDir
-
-PLAYBOOKS = Path(__file__).resolve().parent.parent / "playbooks"
+from dcinfra.verify.stage import VerifyRecord, run_verify
 
 
 class PrerequisitesMissing(DcinfraError):
@@ -149,15 +149,6 @@ class DestroyRecord:
         }
 
 
-def _playbook(name: str) -> Path:
-    path = PLAYBOOKS / name
-    if not path.exists():
-        raise DcinfraError(
-            f"playbook {path} not found; dcinfra must run from its source tree (pip install -e .)"
-        )
-    return path
-
-
 def _extravars(build: Path) -> dict[str, object]:
     # Lab nodes see the controller's filesystem through their overlay root, so the bench env reuses
     # the controller's Python (and its torch) instead of downloading one.
@@ -168,7 +159,7 @@ def _configure(
     plan: Plan, state: StateDir, hosts: HostsRecord, build: Path, progress: ProgressSink, *, check: bool
 ) -> RunRecord:
     return run_playbook(
-        _playbook("site.yml"),
+        playbook("site.yml"),
         build / "inventory" / "hosts.yml",
         runs_dir=state.runs,
         ssh_key=Path(hosts.ssh_key) if hosts.ssh_key else None,
@@ -431,7 +422,7 @@ def _destroy_storage(plan: Plan, state: StateDir, provider: SiteProvider, steps:
     steps.step("removing storage daemons and data")
     key = provider.ssh_identity()
     record = run_playbook(
-        _playbook("destroy_storage.yml"),
+        playbook("destroy_storage.yml"),
         inventory,
         runs_dir=state.runs,
         ssh_key=Path(key) if key else None,
@@ -450,151 +441,11 @@ def _destroy_storage(plan: Plan, state: StateDir, provider: SiteProvider, steps:
     return kept
 
 
-@dataclass(frozen=True, slots=True)
-class VerifyRecord:
-    """What ``verify`` measured and where the report went."""
-
-    report: Any  # dcinfra.verify.report.VerifyReport (imported lazily: torch-free CLI start)
-    files: dict[str, Path]  # "json", "table", "plot" -> path under reports/<time>/
-    run: RunRecord  # the verify playbook run
-
-
-def _attribute(measured: dict[str, Any], results: Path, first_rank: dict[str, int]) -> dict[str, Any]:
-    """Name the nodes whose launcher died when the bench could not say so itself.
-
-    Rank 0 names a dead or hung peer when it can; when a node's torchrun itself is killed (or dies
-    before the rendezvous), no rank reports and the others only time out waiting. The verify
-    playbook keeps each node's exit status: a launcher killed by a signal (negative rc) is the culprit,
-    the ones that timed out waiting for it are not.
-    """
-    if not measured.get("error"):
-        return measured
-    dead: list[tuple[str, str]] = []
-    for path in sorted(results.glob("rc-*.json")):
-        try:
-            rc = json.loads(path.read_text())
-        except (OSError, ValueError):
-            continue
-        code = rc.get("rc")
-        tail = str(rc.get("stderr_tail", ""))
-        if isinstance(code, int) and code < 0:
-            dead.append((str(rc.get("host")), f"torchrun on {rc.get('host')} was killed by signal {-code}"))
-        elif "SIGKILL" in tail or "exitcode  : -" in tail:
-            # torchrun reports a worker that died by a signal ("Signal 9 (SIGKILL) received by PID ...")
-            dead.append(
-                (str(rc.get("host")), f"a benchmark worker on {rc.get('host')} was killed by a signal")
-            )
-        elif not rc.get("finished", 1):
-            dead.append((str(rc.get("host")), f"torchrun on {rc.get('host')} did not finish in time"))
-    if not dead:
-        return measured
-    error = dict(measured["error"])
-    culprits = [{"rank": first_rank.get(host, 0), "node": host, "reason": why} for host, why in dead]
-    # "rank 0 never wrote its result" is a consequence of the dead node, not a cause of its own.
-    if error.get("kind") != "launch":
-        culprits += [c for c in error.get("culprits", []) if c.get("node") not in dict(dead)]
-    error["culprits"] = culprits
-    error["message"] = "; ".join(why for _, why in dead) + f" ({error.get('message', '')})"
-    error["node"] = dead[0][0]
-    return {**measured, "error": error}
-
-
-def _bench_python(plan: Plan) -> str:
-    # Hosts that share the controller's root (the lab's overlays) run its Python, which has torch;
-    # other hosts run the venv the bench_env role created.
-    return sys.executable if plan.site.bench_python == "controller" else "/opt/dcinfra/bench/bin/python"
-
-
 def verify(
     stack: Stack, state: StateDir, *, progress: ProgressSink | None = None, plan: Plan | None = None
 ) -> VerifyRecord:
     """Run the smoke benchmark on the provisioned compute hosts and compare it with the plan; when
     the plan has Ceph, then check the storage too (health, rados bench, CephFS from every host)."""
-    import time as _time
-
-    from dcinfra.verify import (
-        LinkPair,
-        bench_launches,
-        declared_facts,
-        iperf3_command,
-        job_timeout_s,
-        load_measured,
-        load_storage,
-        parse_iperf3,
-        report_for_plan,
-        ring_pairs,
-        save_report,
-        storage_bounds_s,
-        storage_budget_s,
-    )
-    from dcinfra.verify.launch import BENCH_DIR, BENCH_SOURCE, WORK_DIR
-
     plan = plan or compile_plan(stack)
-    if plan.verify is None:
-        raise DcinfraError(f"stack {plan.stack!r} has no compute hosts: nothing to verify")
-    inventory = state.build / "inventory" / "hosts.yml"
-    if not inventory.exists():
-        raise DcinfraError(
-            f"stack {plan.stack!r} has not been brought up here (no {inventory}); run `dcinfra up`"
-        )
-    v = plan.verify
-    stage = state.path / "verify"
-    if stage.exists():
-        shutil.rmtree(stage)
-    (stage / "results").mkdir(parents=True, mode=0o700)
-    shutil.copytree(BENCH_SOURCE, stage / "bench", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    launches = bench_launches(plan, python=_bench_python(plan))
-    addresses = {h.name: h.addresses.get("compute", h.addresses["management"]) for h in plan.hosts}
-    pairs = [
-        {"src": s, "dst": d, "dst_address": addresses[d], "client": iperf3_command(addresses[d])}
-        for s, d in ring_pairs(v.hosts)
-    ]
-    variables = {
-        "verify_bench_dir": BENCH_DIR,
-        "verify_bench_work_dir": WORK_DIR,
-        "verify_bench_master": v.master,
-        "verify_bench_declared": declared_facts(plan),
-        "verify_bench_launch": {x.host: {"argv": list(x.argv), "env": x.env} for x in launches},
-        "verify_bench_pairs": pairs,
-        "verify_bench_job_timeout_s": job_timeout_s(v),
-        # The storage checks (roles/verify_storage): null without Ceph, and the role does nothing.
-        "verify_storage_plan": to_jsonable(v.storage),
-        "verify_storage_bounds_s": storage_bounds_s(v.storage) if v.storage else {},
-    }
-    # JSON is YAML: the vars file Ansible reads, written once per run.
-    (stage / "vars.yml").write_text(json.dumps(variables, indent=2, sort_keys=True) + "\n")
     key = provider_for(plan, state).ssh_identity()
-    run = run_playbook(
-        _playbook("verify.yml"),
-        inventory,
-        runs_dir=state.runs,
-        ssh_key=Path(key) if key else None,
-        ssh_user=plan.ssh_user,
-        extravars={"dcinfra_verify_dir": str(stage)},
-        forks=len(plan.hosts),
-        timeout_s=job_timeout_s(v) + 60 * (len(pairs) + 2) + storage_budget_s(v.storage),
-        progress=progress or NullProgress(),
-    )
-    if not run.ok:
-        first = run.failures[0] if run.failures else None
-        where = f"{first.host} | {first.task}: {first.message}" if first else run.error
-        raise DcinfraError(f"the verify playbook failed: {where} (artifacts: {run.artifacts_dir})")
-    # Each node's first global rank: torchrun numbers ranks node by node.
-    first_rank: dict[str, int] = {}
-    for x in launches:
-        nproc = next((int(a.split("=", 1)[1]) for a in x.argv if a.startswith("--nproc-per-node=")), 1)
-        first_rank[x.host] = x.node_rank * nproc
-    bench = load_measured(stage / "results" / "bench.json", master=v.master)
-    measured = _attribute(bench, stage / "results", first_rank)
-    link = []
-    for p in pairs:
-        path = stage / "results" / f"iperf3-{p['src']}-{p['dst']}.json"
-        try:
-            link.append(LinkPair(str(p["src"]), str(p["dst"]), parse_iperf3(path.read_text())))
-        except (OSError, ValueError):
-            continue  # a missing pair shows as no link measurement in the report
-    created = _time.strftime("%Y-%m-%dT%H:%M:%SZ", _time.gmtime())
-    storage = load_storage(stage / "results") if v.storage is not None else None
-    report = report_for_plan(plan, measured, created_at=created, link=link, storage=storage)
-    files = save_report(report, state.path / "reports" / created.replace(":", ""))
-    return VerifyRecord(report, files, run)
+    return run_verify(plan, state, ssh_key=key, progress=progress or NullProgress())

@@ -625,7 +625,9 @@ def test_verify_passes_the_storage_plan_to_the_playbook_and_reads_its_results(
 
         return RunRecord("id", str(playbook), "successful", 0, {}, [], [], str(tmp_path), 1.0, False)
 
-    monkeypatch.setattr(pipeline, "run_playbook", fake_run_playbook)
+    from dcinfra.verify import stage as verify_stage
+
+    monkeypatch.setattr(verify_stage, "run_playbook", fake_run_playbook)
     rec = pipeline.verify(stack, state, plan=plan)
     sv = seen["vars"]["verify_storage_plan"]
     assert sv["probe_host"] == "node-001" and sv["bench_pool"] == "rbd" and sv["cluster"] == "ceph"
