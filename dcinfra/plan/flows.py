@@ -1,20 +1,15 @@
-"""The flows registry: every connection a layer needs, declared by the layer, read by the security compiler.
+"""What a flow is: :class:`Need`, a connection a layer needs between planned hosts, with its scope.
 
-Each layer's plan module exposes ``flows(stack, drafts) -> list[Need]`` for the connections its
-daemons and clients make; :data:`FLOW_SOURCES` lists them in a fixed order (the order of the plan's
-flow table). :mod:`dcinfra.plan.security` turns the registry's needs plus the stack's policies into
-verdicts (a policy that blocks a needed flow is a problem naming both), host firewall rulesets, and
-through ``scope`` the Kubernetes NetworkPolicies. Nothing else lists flows: a new layer adds its
-``flows`` function here and nowhere else.
+Layers build their needs with these; :mod:`dcinfra.plan.registry` lists every layer's ``flows``
+function, and :mod:`dcinfra.plan.security` compiles them with the stack's policies.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Literal
 
-from dcinfra.model.stack import Stack
 from dcinfra.plan.hosts import Draft
 
 # How a flow reaches Kubernetes workloads (the platform's NetworkPolicies read it):
@@ -45,27 +40,3 @@ def with_roles(drafts: Sequence[Draft], *roles: str) -> frozenset[str]:
     """Names of the hosts that have any of ``roles``."""
     wanted = set(roles)
     return frozenset(d.name for d in drafts if d.roles & wanted)
-
-
-FlowSource = Callable[[Stack, Sequence[Draft]], list[Need]]
-
-
-def _sources() -> tuple[tuple[str, FlowSource], ...]:
-    # Imported here: the layer modules import this one for Need.
-    from dcinfra.plan import security, storage, verify
-
-    return (
-        ("access", security.flows),
-        ("ceph", storage.ceph_flows),
-        ("hdfs", storage.hdfs_flows),
-        ("verify", verify.flows),
-        ("platform", security.platform_flows),
-    )
-
-
-def needed_flows(stack: Stack, drafts: Sequence[Draft]) -> list[Need]:
-    """Every connection the declared stack depends on, layer by layer in registry order."""
-    out: list[Need] = []
-    for layer, source in _sources():
-        out.extend(replace(n, layer=layer) for n in source(stack, drafts))
-    return out

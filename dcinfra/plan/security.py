@@ -22,43 +22,10 @@ from ipaddress import IPv4Address, summarize_address_range
 from dcinfra.errors import Problem
 from dcinfra.model.security import Rule
 from dcinfra.model.stack import Stack
-from dcinfra.plan.flows import Need, needed_flows, with_roles
+from dcinfra.plan.flows import Need
 from dcinfra.plan.hosts import Draft
+from dcinfra.plan.registry import needed_flows
 from dcinfra.plan.types import FirewallRule, Flow, SecurityPlan
-
-
-def flows(stack: Stack, drafts: Sequence[Draft]) -> list[Need]:
-    """The access every host needs: SSH from the management CIDR (how dcinfra and operators reach it)."""
-    mgmt = str(stack.security.ssh.management_cidr or stack.fabric.management.cidr)
-    everyone = frozenset(d.name for d in drafts)
-    return [
-        Need("ssh", frozenset(), everyone, "tcp", ("22",), "management", mgmt, "all hosts", (mgmt,), "host")
-    ]
-
-
-def platform_flows(stack: Stack, drafts: Sequence[Draft]) -> list[Need]:
-    """Kubernetes: every host to the API server, the control plane to every kubelet."""
-    k8s = stack.platform.kubernetes if stack.platform else None
-    cp = with_roles(drafts, "k8s-control-plane")
-    if k8s is None or not cp:
-        return []
-    everyone = frozenset(d.name for d in drafts)
-    return [
-        Need(
-            "kube-apiserver", everyone, cp, "tcp", ("6443",), "management", "all hosts", "k8s-control-plane"
-        ),
-        Need(
-            "kubelet",
-            cp,
-            everyone,
-            "tcp",
-            ("10250",),
-            "management",
-            "k8s-control-plane",
-            "all hosts",
-            scope="host",
-        ),
-    ]
 
 
 def _port_range(p: int | str) -> tuple[int, int]:

@@ -13,79 +13,11 @@ A new site type is an entry in :data:`dcinfra.catalog.sites.SITE_TYPES`, a site 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from collections.abc import Callable
-from typing import Protocol
 
-from dcinfra.errors import Problem
 from dcinfra.plan.types import Plan
+from dcinfra.sites.base import HostsRecord, HostStatus, Progress, SiteProvider, TeardownRecord
 from dcinfra.state import StateDir
-
-
-@dataclass(frozen=True, slots=True)
-class HostStatus:
-    """One host as the site sees it."""
-
-    name: str
-    state: str  # "running", "stopped", "missing", "unreachable", "reachable"
-    management: str  # management address
-    detail: str = ""  # pid, error, ...
-
-
-@dataclass(frozen=True, slots=True)
-class HostsRecord:
-    """What provision returns: every host exists and answers SSH."""
-
-    site: str  # the provider that made or reached the hosts ("lab", "baremetal")
-    hosts: tuple[HostStatus, ...]
-    created: tuple[str, ...] = ()  # hosts created by this run
-    repaired: tuple[str, ...] = ()  # hosts restarted or rewired by this run
-    ssh_key: str = ""  # path of the private key Ansible uses ("" : the SSH agent)
-    ssh_user: str = "root"
-
-    @property
-    def ok(self) -> bool:
-        """Every host is usable."""
-        return all(h.state in ("running", "reachable") for h in self.hosts)
-
-
-@dataclass(frozen=True, slots=True)
-class TeardownRecord:
-    """What destroy removed."""
-
-    removed: tuple[str, ...] = ()  # human-readable items: "netns dci-lab-node-001", "bridge dci1a2bm"
-    kept: tuple[str, ...] = field(default=())  # what was deliberately left (with why)
-
-
-class Progress(Protocol):
-    """Where a site reports long work."""
-
-    def step(self, message: str) -> None:
-        """A step started."""
-
-
-class SiteProvider(Protocol):
-    """The interface every site implements."""
-
-    def prerequisites(self) -> list[str]:
-        """What this machine lacks to run the site (empty: ready), each with the command that fixes it."""
-
-    def provision(self, progress: Progress) -> HostsRecord:
-        """Make every planned host exist and answer SSH; idempotent."""
-
-    def status(self) -> list[HostStatus]:
-        """The hosts as they are now."""
-
-    def teardown(self, progress: Progress) -> TeardownRecord:
-        """Remove what provision created (a bare-metal site removes nothing)."""
-
-    def site_problems(self) -> list[Problem]:
-        """Problems only this machine can show (validate reports them with the stack's): e.g. lab
-        networks that shadow this machine's routes. Reads only; empty when there are none."""
-
-    def ssh_identity(self) -> str:
-        """The private key Ansible connects with ("" : the SSH agent), without provisioning anything."""
-
 
 ProviderFactory = Callable[[Plan, StateDir], SiteProvider]
 
@@ -101,3 +33,6 @@ def _registry() -> dict[str, ProviderFactory]:
 def provider_for(plan: Plan, state: StateDir) -> SiteProvider:
     """The site provider a plan needs (by ``plan.site.provider``)."""
     return _registry()[plan.site.provider](plan, state)
+
+
+__all__ = ["HostStatus", "HostsRecord", "Progress", "SiteProvider", "TeardownRecord", "provider_for"]

@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from dcinfra.errors import DcinfraError, Problem
 from dcinfra.plan.types import HostPlan, Plan
-from dcinfra.sites import HostsRecord, HostStatus, Progress, TeardownRecord
+from dcinfra.sites.base import HostsRecord, HostStatus, Progress, TeardownRecord
 from dcinfra.state import StateDir
 
 CONNECT_TIMEOUT_S = 5.0
@@ -58,7 +58,9 @@ class BareMetal:
                 f"{len(bad)} of {len(hosts)} hosts do not answer SSH:\n{lines}\n"
                 "check power, cabling and the management addresses in the stack's BareMetalSite"
             )
-        return HostsRecord(self.plan.site.provider, tuple(hosts), ssh_key=self.ssh_key, ssh_user=self.plan.ssh_user)
+        return HostsRecord(
+            self.plan.site.provider, tuple(hosts), ssh_key=self.ssh_key, ssh_user=self.plan.ssh_user
+        )
 
     def site_problems(self) -> list[Problem]:
         """Existing servers: nothing on this machine to check."""

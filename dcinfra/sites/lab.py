@@ -29,7 +29,7 @@ from pathlib import Path
 
 from dcinfra.errors import DcinfraError, Problem, StackInvalid
 from dcinfra.plan.types import HostPlan, Plan
-from dcinfra.sites import HostsRecord, HostStatus, Progress, TeardownRecord
+from dcinfra.sites.base import HostsRecord, HostStatus, Progress, TeardownRecord
 from dcinfra.state import StateDir
 
 INIT = Path(__file__).with_name("lab_init.py")
@@ -476,7 +476,12 @@ class Lab:
         for h in self.plan.hosts:
             self._wait_ssh(h)
         return HostsRecord(
-            self.plan.site.provider, tuple(self.status()), tuple(created), tuple(repaired), str(self.ssh_key()), "root"
+            self.plan.site.provider,
+            tuple(self.status()),
+            tuple(created),
+            tuple(repaired),
+            str(self.ssh_key()),
+            "root",
         )
 
     # -- status / exec ----------------------------------------------------------------------------
