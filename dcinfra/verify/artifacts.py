@@ -128,6 +128,7 @@ def report_for_plan(
     *,
     created_at: str,
     link: Sequence[LinkPair] = (),
+    link_missing: Sequence[tuple[str, str, str]] = (),
     storage: dict[str, Any] | None = None,
 ) -> VerifyReport:
     """:func:`~dcinfra.verify.report.build_report` with the thresholds and sources of ``plan``."""
@@ -143,6 +144,7 @@ def report_for_plan(
         stack=plan.stack,
         created_at=created_at,
         link=link,
+        link_missing=link_missing,
         expected=expected,
         storage=storage,
     )

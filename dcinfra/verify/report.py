@@ -11,7 +11,8 @@ Verdicts, per check:
   a loss that did not fall: the cluster does not perform as declared (exit code 3);
 * ``error`` - the check could not run: a phase raised, hung or a rank died (exit code 1);
 * ``info`` - measured and reported, not gated (no expected value for it);
-* ``skipped`` - the phase was not run.
+* ``skipped`` - the phase was not requested in this run (a requested phase without a result, or a
+  planned iperf3 pair without one, is an ``error``: a check that could not measure never passes).
 
 Gates:
 
@@ -134,11 +135,12 @@ def large_message_busbw(
 
 
 def _phase_state(measured: Mapping[str, Any], phase: str) -> Literal["ok", "error", "skipped"]:
+    """ok: measured; error: requested (or the run's phases unknown) but no result; skipped: the run
+    did not ask for it."""
     if isinstance(measured.get(phase), Mapping):
         return "ok"
-    err = measured.get("error")
     phases = measured.get("phases") or []
-    if err and (phase in phases or not phases):
+    if phase in phases or not phases:
         return "error"
     return "skipped"
 
@@ -148,7 +150,9 @@ def _error_check(
 ) -> Check:
     err = measured.get("error") or {}
     where = err.get("phase")
-    if where is None or where == phase:
+    if not err:
+        detail = "no result: the phase was requested but the benchmark wrote none for it"
+    elif where is None or where == phase:
         detail = f"failed: {err.get('message')}"
     else:
         detail = f"not reached: the run stopped in phase {where!r}"
@@ -158,7 +162,7 @@ def _error_check(
 
 
 def _skipped(name: str, unit: str, expected: float | None = None) -> Check:
-    return Check(name, "skipped", unit, expected, None, None, "min", None, "phase not run")
+    return Check(name, "skipped", unit, expected, None, None, "min", None, "phase not requested in this run")
 
 
 def _fmt(x: float | None, digits: int = 3) -> str:
@@ -206,7 +210,9 @@ def _preflight(measured: Mapping[str, Any]) -> tuple[Check, dict[str, Any]]:
     return Check("preflight", "pass", "mismatches", 0.0, 0.0, 0.0, "max", None, detail), section
 
 
-def _link(verify: VerifyPlan, pairs: Sequence[LinkPair]) -> tuple[Check, dict[str, Any]]:
+def _link(
+    verify: VerifyPlan, pairs: Sequence[LinkPair], missing: Sequence[tuple[str, str, str]] = ()
+) -> tuple[Check, dict[str, Any]]:
     expected = verify.expected_link_GBps
     threshold = expected * verify.min_busbw_fraction if expected is not None else None
     section: dict[str, Any] = {
@@ -216,10 +222,19 @@ def _link(verify: VerifyPlan, pairs: Sequence[LinkPair]) -> tuple[Check, dict[st
         "pairs": [p.to_dict() for p in pairs],
         "slowest": None,
     }
+    if missing:
+        # A planned pair without a result: the link was not measured, so it cannot pass.
+        section["missing"] = [{"src": a, "dst": b, "reason": why} for a, b, why in missing]
+        src, dst, why = missing[0]
+        more = f" (+{len(missing) - 1} more)" if len(missing) > 1 else ""
+        detail = f"no iperf3 result for {src} -> {dst}: {why}{more}"
+        return Check("link", "error", "GB/s", expected, None, threshold, "min", src, detail), section
     if not pairs:
-        return Check(
-            "link", "skipped", "GB/s", expected, None, threshold, "min", None, "no iperf3 pairs measured"
-        ), section
+        if len(verify.hosts) > 1:
+            detail = f"no iperf3 pair measured between the {len(verify.hosts)} compute hosts"
+            return Check("link", "error", "GB/s", expected, None, threshold, "min", None, detail), section
+        detail = "one compute host: there is no link to measure"
+        return Check("link", "skipped", "GB/s", expected, None, threshold, "min", None, detail), section
     slowest = min(pairs, key=lambda p: p.GBps)
     # The ring all-reduce is only as fast as its slowest link: that is the fabric's figure.
     section["iperf3_GBps"] = slowest.GBps
@@ -463,15 +478,17 @@ def build_report(
     stack: str,
     created_at: str,
     link: Sequence[LinkPair] = (),
+    link_missing: Sequence[tuple[str, str, str]] = (),
     expected: ExpectedBandwidth | None = None,
     gate_sizes: int = GATE_SIZES,
     storage: Mapping[str, Any] | None = None,
 ) -> VerifyReport:
-    """The report for one run: ``measured`` is the bench JSON, ``link`` the iperf3 pairs, ``storage``
+    """The report for one run: ``measured`` is the bench JSON, ``link`` the iperf3 pairs (and
+    ``link_missing`` the planned pairs without a readable result: (src, dst, why)), ``storage``
     what the storage checks kept (:func:`~dcinfra.verify.artifacts.load_storage`; used only when
     ``verify.storage`` is set, where a missing result is an error)."""
     pf_check, pf = _preflight(measured)
-    link_check, link_section = _link(verify, link)
+    link_check, link_section = _link(verify, link, link_missing)
     slow_node = link_section["slowest"]["src"] if link_section["slowest"] else None
     coll_checks, rows_by, summary = _collectives(
         verify, measured, link_section["iperf3_GBps"], slow_node, gate_sizes

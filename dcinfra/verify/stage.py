@@ -154,14 +154,19 @@ def run_verify(plan: Plan, state: StateDir, *, ssh_key: str, progress: ProgressS
     bench = load_measured(stage / "results" / "bench.json", master=v.master)
     measured = _attribute(bench, stage / "results", first_rank)
     link = []
+    missing: list[tuple[str, str, str]] = []
     for p in pairs:
         path = stage / "results" / f"iperf3-{p['src']}-{p['dst']}.json"
         try:
             link.append(LinkPair(str(p["src"]), str(p["dst"]), parse_iperf3(path.read_text())))
-        except (OSError, ValueError):
-            continue  # a missing pair shows as no link measurement in the report
+        except OSError as exc:  # the pair never wrote its result: an error in the report, not a pass
+            missing.append((str(p["src"]), str(p["dst"]), f"no result file ({exc.strerror or exc})"))
+        except ValueError as exc:
+            missing.append((str(p["src"]), str(p["dst"]), f"unreadable iperf3 output: {exc}"))
     created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     storage = load_storage(stage / "results") if v.storage is not None else None
-    report = report_for_plan(plan, measured, created_at=created, link=link, storage=storage)
+    report = report_for_plan(
+        plan, measured, created_at=created, link=link, link_missing=missing, storage=storage
+    )
     files = save_report(report, state.path / "reports" / created.replace(":", ""))
     return VerifyRecord(report, files, run)

@@ -292,12 +292,54 @@ def test_a_run_without_output_is_an_error_naming_the_node() -> None:
     assert r.attribution[0]["node"] == "gpu-001"
 
 
-def test_skipped_phases_do_not_fail() -> None:
-    r = report(measured(phases=("collectives",)), pairs=[])
+def test_phases_the_run_did_not_request_are_skipped() -> None:
+    r = report(measured(phases=("collectives",)))
     v = verdicts(r)
-    assert v["preflight"] == v["gemm"] == v["training.loss"] == v["link"] == "skipped"
-    assert r.passed and exit_code(r) == 0
+    assert v["preflight"] == v["gemm"] == v["training.loss"] == "skipped"
+    assert v["link"] == "pass" and r.passed and exit_code(r) == 0
     validate(r.to_json())
+
+
+def test_a_requested_phase_without_a_result_is_an_error_not_a_pass() -> None:
+    m = measured()
+    del m["gemm"]  # requested (in "phases"), but the bench wrote nothing for it and no error
+    r = report(m)
+    gemm = next(c for c in r.checks if c.name == "gemm")
+    assert gemm.verdict == "error" and "no result" in gemm.detail
+    assert not r.passed and exit_code(r) == 1
+    validate(r.to_json())
+
+
+def test_no_iperf3_pair_between_several_hosts_is_an_error() -> None:
+    r = report(measured(), pairs=[])
+    link = next(c for c in r.checks if c.name == "link")
+    assert link.verdict == "error" and "no iperf3 pair measured" in link.detail
+    assert not r.passed and exit_code(r) == 1
+
+
+def test_an_unreadable_iperf3_pair_is_an_error_naming_it() -> None:
+    r = build_report(
+        vplan(),
+        measured(),
+        stack="site",
+        created_at=NOW,
+        link=PAIRS[:1],
+        link_missing=[("gpu-002", "gpu-001", "unreadable iperf3 output: no end section")],
+    )
+    link = next(c for c in r.checks if c.name == "link")
+    assert link.verdict == "error" and link.node == "gpu-002"
+    assert "gpu-002 -> gpu-001" in link.detail and not r.passed and exit_code(r) == 1
+    doc = r.to_json()
+    validate(doc)
+    assert doc["link"]["missing"] == [
+        {"src": "gpu-002", "dst": "gpu-001", "reason": "unreadable iperf3 output: no end section"}
+    ]
+
+
+def test_one_compute_host_has_no_link_to_measure() -> None:
+    r = report(measured(), vp=vplan(hosts=("gpu-001",), master="gpu-001"), pairs=[])
+    link = next(c for c in r.checks if c.name == "link")
+    assert link.verdict == "skipped" and "one compute host" in link.detail
 
 
 def test_table_shows_expected_measured_and_verdict_per_check() -> None:

@@ -37,7 +37,7 @@ from dcinfra.verify import (
     table_text,
 )
 from dcinfra.verify.storage import parse_health_detail, parse_io
-from tests.unit.test_verify_report import NOW, measured, validate, vplan
+from tests.unit.test_verify_report import NOW, PAIRS, measured, validate, vplan
 
 ROOT = Path(__file__).resolve().parents[2]
 ROLE = ROOT / "playbooks" / "roles" / "verify_storage"
@@ -159,7 +159,12 @@ def results(
 
 def storage_run(m: dict[str, Any], sv: StorageVerifyPlan | None = None) -> Any:
     return build_report(
-        vplan(hosts=HOSTS, storage=sv or splan()), measured(), stack="site", created_at=NOW, storage=m
+        vplan(hosts=HOSTS, storage=sv or splan()),
+        measured(),
+        stack="site",
+        created_at=NOW,
+        link=PAIRS,
+        storage=m,
     )
 
 
