@@ -69,7 +69,7 @@ class UpRecord:
     hosts: HostsRecord
     configure: RunRecord
     verify: VerifyRecord | None = None  # None when verification was skipped or is disabled
-    platform: Any = None  # dcinfra.platform.pulumi_engine.PlatformRecord when the stack declares one
+    platform: Any = None  # dcinfra.engines.pulumi.PlatformRecord when the stack declares one
 
     def to_dict(self) -> dict[str, Any]:
         """JSON for ``--json``."""
@@ -250,7 +250,7 @@ def up(
         platform = None
         target = _platform_target(stack, plan, state)
         if target is not None:
-            from dcinfra.platform import pulumi_engine
+            from dcinfra.engines import pulumi as pulumi_engine
 
             steps.step("platform (Pulumi)")
             platform = pulumi_engine.up(target, install_cli=install_pulumi)
@@ -265,7 +265,7 @@ def _platform_target(stack: Stack, plan: Plan, state: StateDir) -> Any:
     """The Pulumi target when the stack declares a Kubernetes platform (the stage joins only then)."""
     if stack.platform is None or stack.platform.kubernetes is None:
         return None
-    from dcinfra.platform.pulumi_engine import target_for
+    from dcinfra.engines.pulumi import target_for
 
     return target_for(stack, plan, state)
 
@@ -346,7 +346,7 @@ def preview(
     platform = None
     target = _platform_target(stack, plan, state)
     if target is not None:
-        from dcinfra.platform import pulumi_engine
+        from dcinfra.engines import pulumi as pulumi_engine
 
         platform = pulumi_engine.preview(target, install_cli=install_pulumi)
     return PreviewRecord(plan.stack, plan_changes, file_diffs, missing, check, applied is None, platform)
@@ -378,7 +378,7 @@ def destroy(
         # Reverse order of up: the platform goes before the hosts it runs on.
         target = _platform_target(stack, plan, state)
         if target is not None:
-            from dcinfra.platform import pulumi_engine
+            from dcinfra.engines import pulumi as pulumi_engine
 
             steps.step("platform (Pulumi)")
             pulumi_engine.destroy(target, destroy_data=destroy_data, install_cli=install_pulumi)

@@ -1,6 +1,9 @@
-"""The Pulumi Automation API adapter: preview / up / destroy of the platform, returning typed records.
+"""The Pulumi engine: preview / up / destroy of the platform through the Automation API, returning
+typed records (:class:`PlatformRecord`).
 
-What it guarantees:
+The platform layer (:mod:`dcinfra.platform`) builds the Kubernetes objects from the Plan, purely;
+this module is the only one that runs the Pulumi CLI. :func:`target_for` turns a stack and its plan
+into what :func:`preview`, :func:`up` and :func:`destroy` take. What it guarantees:
 
 - **Inline program, LocalWorkspace.** The program is :func:`dcinfra.platform.program.program` over the
   platform objects; the project and the stack are both named after the dcinfra stack.

@@ -5,10 +5,10 @@
                                    +---------------------------------+----------------------+
                                    v                                                        v
                  program.register(...) through pulumi-kubernetes          gitops.render_gitops(...)
-                 driven by pulumi_engine.preview/up/destroy               one YAML per object +
+                 driven by engines.pulumi.preview/up/destroy              one YAML per object +
                  (Automation API, file:// backend in the state dir)       kustomization.yaml
 
-Everything up to the objects is pure; :mod:`dcinfra.platform.pulumi_engine` is the only module with side
+Everything up to the objects is pure; :mod:`dcinfra.engines.pulumi` is the only module with side
 effects (it runs the Pulumi CLI).
 """
 

@@ -33,8 +33,11 @@ from dcinfra.engines.ansible import (
     RunRecord,
     close_ssh_masters,
     format_summary,
+    hygiene,
     kill_orphaned_runs,
+    results,
     run_playbook,
+    runner,
     scrub,
 )
 from dcinfra.errors import DcinfraError
@@ -115,9 +118,9 @@ def test_scrub_leaves_ordinary_text_alone() -> None:
 
 def test_failure_messages_are_short_and_human() -> None:
     censored = {"censored": "the output has been hidden ..."}
-    assert engine._failure_message(censored) == HIDDEN
+    assert results._failure_message(censored) == HIDDEN
     command = {"msg": "non-zero return code", "stderr": "a\nb\nc\nls: cannot access 'x'", "rc": 2}
-    assert engine._failure_message(command) == "non-zero return code: b / c / ls: cannot access 'x' (rc=2)"
+    assert results._failure_message(command) == "non-zero return code: b / c / ls: cannot access 'x' (rc=2)"
     crashed = {
         "msg": "The following modules failed to execute: ansible.legacy.setup.",
         "failed_modules": {
@@ -129,27 +132,29 @@ def test_failure_messages_are_short_and_human() -> None:
             }
         },
     }
-    assert engine._failure_message(crashed) == (
+    assert results._failure_message(crashed) == (
         "ansible.legacy.setup: MODULE FAILURE: /bin/sh: python9: not found (rc=127)"
     )
     loop = {"results": [{"failed": False}, {"failed": True, "msg": "bad item"}, {"failed": True}]}
-    assert engine._failure_message(loop) == "bad item (and 1 more failed item)"
-    assert len(engine._failure_message({"msg": "x" * 5000})) <= 500
+    assert results._failure_message(loop) == "bad item (and 1 more failed item)"
+    assert len(results._failure_message({"msg": "x" * 5000})) <= 500
 
 
 def test_diffs_from_before_after_prepared_loops_and_no_log() -> None:
     res = {"diff": {"before": "a\nb\n", "after": "a\nc", "before_header": "/etc/x", "after_header": "/etc/x"}}
-    assert engine._diff_text(res) == (
+    assert results._diff_text(res) == (
         "--- /etc/x\n+++ /etc/x\n@@ -1,2 +1,2 @@\n a\n-b\n+c\n\\ No newline at end of file\n"
     )
     assert (
-        engine._diff_text({"diff": [{"prepared": "+added line"}]})
+        results._diff_text({"diff": [{"prepared": "+added line"}]})
         == "+added line\n\\ No newline at end of file\n"
     )
     loop = {"results": [{"diff": {"before": "", "after": "x\n"}}, {"censored": "hidden"}]}
-    assert engine._diff_text(loop) == HIDDEN
-    assert engine._diff_text({"diff": {"before": "k=" + CEPH_KEY + "\n", "after": ""}}).count("redacted") == 1
-    assert engine._diff_text({"changed": True}) == ""
+    assert results._diff_text(loop) == HIDDEN
+    assert (
+        results._diff_text({"diff": {"before": "k=" + CEPH_KEY + "\n", "after": ""}}).count("redacted") == 1
+    )
+    assert results._diff_text({"changed": True}) == ""
 
 
 # ------------------------------------------------------------------------------------------------
@@ -241,7 +246,7 @@ def test_failures_are_records_with_host_task_and_scrubbed_message(tmp_path: Path
         record = run_playbook(FIXTURES / "fail.yml", inv, runs_dir=runs, ssh_key=None)
     finally:
         assert close_ssh_masters(runs) == 0  # ghost never connected; this removes the socket dir
-    assert not engine._control_dir(runs.parent).exists()
+    assert not hygiene._control_dir(runs.parent).exists()
     assert record.status == "failed" and not record.ok and record.rc != 0
     by_host = {f.host: f for f in record.failures}
     assert set(by_host) == {"localhost", "ghost"}
@@ -364,7 +369,7 @@ def test_setup_errors_raise_with_a_clear_message(tmp_path: Path, monkeypatch: py
         run_playbook(FIXTURES / "change.yml", inv, runs_dir=runs, ssh_key=key)
     empty = tmp_path / "empty-bin"
     empty.mkdir()
-    monkeypatch.setattr(engine, "_tool_path", lambda: str(empty))
+    monkeypatch.setattr(runner, "_tool_path", lambda: str(empty))
     with pytest.raises(DcinfraError, match="ansible-playbook not found"):
         run_playbook(FIXTURES / "change.yml", inv, runs_dir=runs, ssh_key=None)
     assert not runs.exists()  # nothing was created for a run that could not start
@@ -517,7 +522,7 @@ def test_over_ssh_tuned_and_untuned_both_converge(tmp_path: Path, sshd: tuple[Pa
     assert all(h.ok == 1 for h in again.hosts.values())  # no fact gathering this time
     runs = tmp_path / "state-True" / "runs"
     command = (Path(again.artifacts_dir) / "command").read_text()
-    if engine._mitogen_strategies() is not None:
+    if hygiene._mitogen_strategies() is not None:
         # Mitogen: one connection per host for the run, no ControlPersist master left behind
         assert json.loads(command)["env"]["ANSIBLE_STRATEGY"] == engine.MITOGEN_STRATEGY
         assert close_ssh_masters(runs) == 0
@@ -525,7 +530,7 @@ def test_over_ssh_tuned_and_untuned_both_converge(tmp_path: Path, sshd: tuple[Pa
         # over the ControlPersist master of the first run: one %C socket (same host:port:user)
         assert "ANSIBLE_STRATEGY" not in json.loads(command)["env"]
         assert close_ssh_masters(runs) == 1
-    assert not engine._control_dir(runs.parent).exists()  # destroy leaves no socket dir behind
+    assert not hygiene._control_dir(runs.parent).exists()  # destroy leaves no socket dir behind
 
 
 def test_kill_orphaned_runs_stops_only_this_stacks_runs(tmp_path: Path) -> None:
@@ -548,12 +553,12 @@ def test_kill_orphaned_runs_stops_only_this_stacks_runs(tmp_path: Path) -> None:
             p.wait()
 
 
-@pytest.mark.skipif(engine._mitogen_strategies() is None, reason="Mitogen for Ansible is not installed")
+@pytest.mark.skipif(hygiene._mitogen_strategies() is None, reason="Mitogen for Ansible is not installed")
 @pytest.mark.parametrize(("cpus", "pinned"), [(2, False), (3, False), (4, True), (16, True)])
 def test_tuned_strategy_drops_mitogen_pinning_below_4_cpus(cpus: int, pinned: bool) -> None:
     # Loaded the way Ansible loads a strategy plugin (a file in ANSIBLE_STRATEGY_PLUGINS), in a fresh
     # interpreter that reports `cpus` CPUs: below 4, Mitogen's pinning policy is replaced by its no-op base.
-    strategies = engine._mitogen_strategies()
+    strategies = hygiene._mitogen_strategies()
     assert strategies is not None
     plugin = strategies / f"{engine.MITOGEN_STRATEGY}.py"
     code = (

@@ -18,8 +18,8 @@ import pytest
 import yaml
 from pulumi import automation as auto
 
+from dcinfra.engines import pulumi as engine
 from dcinfra.platform import K8sObject, build_objects, plan_platform
-from dcinfra.platform import pulumi_engine as engine
 from dcinfra.platform.gitops import render_gitops
 from dcinfra.platform.objects import Item
 from dcinfra.state import StateDir
