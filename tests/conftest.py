@@ -32,3 +32,20 @@ def load() -> LoadStack:
         return load_stack(REPO_ROOT / "stacks" / f"{name}.py", cfg)
 
     return _load
+
+
+def updating_golden() -> bool:
+    """``DCINFRA_UPDATE_GOLDEN=1``: golden tests rewrite their fixtures (then fail, see :func:`rewrote`)."""
+    import os
+
+    return os.environ.get("DCINFRA_UPDATE_GOLDEN") == "1"
+
+
+def rewrote(what: Path) -> None:
+    """Fail after an update-mode rewrite: a run that rewrote its fixtures compared nothing, so it must
+    never read as a pass. Review the change (``git diff tests/fixtures``), then rerun without the flag."""
+    pytest.fail(
+        f"DCINFRA_UPDATE_GOLDEN=1 rewrote {what}: review `git diff {what}` and rerun without it "
+        "(a run that rewrites its golden files compares nothing, so it does not pass)",
+        pytrace=False,
+    )

@@ -4,7 +4,6 @@ storage, security, determinism, and golden plans for the reference stacks."""
 from __future__ import annotations
 
 import json
-import os
 from collections import Counter
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
@@ -16,6 +15,7 @@ from dcinfra.loader import load_stack
 from dcinfra.plan import compile_plan
 from dcinfra.plan.fabric import size_fat_tree
 from dcinfra.plan.types import Plan, to_jsonable
+from tests.conftest import REPO_ROOT, rewrote, updating_golden
 
 ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = ROOT / "tests" / "fixtures" / "plan"
@@ -211,7 +211,8 @@ def test_plan_is_deterministic() -> None:
 def test_golden_plan(name: str) -> None:
     got = json.dumps(to_jsonable(plan_of(name)), indent=2, sort_keys=True) + "\n"
     path = GOLDEN / f"{name}.json"
-    if os.environ.get("DCINFRA_UPDATE_GOLDEN") == "1":
+    if updating_golden():
         path.write_text(got)
+        rewrote(path.relative_to(REPO_ROOT))
     want = path.read_text()
     assert got == want, f"plan of {name} changed; review and rerun with DCINFRA_UPDATE_GOLDEN=1"
