@@ -1,9 +1,10 @@
 """Storage on a real 3-node lab through the CLI: a Ceph cluster from the plan (3 monitors, file-backed
 BlueStore OSDs, CephFS over ceph-fuse), its data safety, and HDFS up to the Hadoop artifact step.
 
-One lab (stack 'storit', 172.31.200-201.0/24) for the Ceph tests; the tests run in order and the last
+One lab (stack 'storit', 172.31.200-201.0/24) for the Ceph tests, another ('storhdfs',
+172.31.202-203.0/24) for HDFS; the tests run in order and the last
 Ceph test destroys it (the fixture destroys it with --destroy-data too if a test fails on the way).
-Then an HDFS-only lab on the same addresses. Timings of the converges are printed (pytest -s).
+The HDFS tests need no Ceph and run without /dev/fuse. Timings of the converges are printed (pytest -s).
 """
 
 from __future__ import annotations
@@ -405,8 +406,8 @@ stack = Stack(
     compute=Compute(pools=[NodePool(name="node", count=3, hardware=Hardware(profile="lab-cpu"),
                                     roles=["compute", "storage"])]),
     fabric=Fabric(
-        management=Network(cidr="172.31.200.0/24"),
-        compute=ComputeFabric(kind="ethernet", switch="lab-bridge", cidr="172.31.201.0/24", mtu=1500),
+        management=Network(cidr="172.31.202.0/24"),
+        compute=ComputeFabric(kind="ethernet", switch="lab-bridge", cidr="172.31.203.0/24", mtu=1500),
     ),
     storage=Storage(
         hdfs=HdfsCluster(
@@ -422,8 +423,9 @@ stack = Stack(
 
 
 @pytest.fixture(scope="module")
-def hdfs_env(tmp_path_factory: pytest.TempPathFactory, env: Env) -> Iterator[Env]:
-    _destroy(env)  # both labs use 172.31.200-201.0/24: the Ceph one must be gone (normally it is)
+def hdfs_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
+    # HDFS needs no Ceph: its lab (172.31.202-203.0/24) does not depend on the Ceph one, so a machine
+    # without /dev/fuse still runs it.
     tmp = tmp_path_factory.mktemp("storhdfs")
     stack_file = tmp / "storhdfs.py"
     stack_file.write_text(HDFS_STACK)
@@ -457,7 +459,7 @@ def test_hdfs_runs_up_to_the_artifact_and_names_the_setting(hdfs_env: Env) -> No
         extravars={
             "dcinfra_build_dir": str(hdfs_env.state.build),
             # the lab's own gateway (this machine's bridge address): lab traffic stays on lab addresses
-            "hdfs_artifact": "http://172.31.200.1:9/hadoop-3.3.6.tar.gz",
+            "hdfs_artifact": "http://172.31.202.1:9/hadoop-3.3.6.tar.gz",
             "hdfs_artifact_sha512": "0" * 128,
         },
         forks=3,
