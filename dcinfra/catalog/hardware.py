@@ -115,6 +115,7 @@ class Nic:
     transports: tuple[str, ...]  # fabric kinds it can join: "infiniband", "roce", "ethernet"
     ib_generation: str | None  # "HDR", "NDR", "XDR" for InfiniBand-capable adapters
     source: str
+    emulated: bool = False  # a software stand-in (the lab's veth pair): fits only an emulated network
 
 
 NICS: dict[str, Nic] = {
@@ -165,6 +166,7 @@ NICS: dict[str, Nic] = {
             ("ethernet",),
             None,
             "https://man7.org/linux/man-pages/man4/veth.4.html",
+            emulated=True,
         ),
     )
 }
@@ -183,6 +185,7 @@ class Switch:
     max_mtu: int  # largest MTU the switch forwards, bytes
     power_w: int  # typical max power, W (counts toward the rack holding it)
     source: str
+    emulated: bool = False  # a software stand-in (the lab's Linux bridge): fits only an emulated network
 
 
 SWITCHES: dict[str, Switch] = {
@@ -261,6 +264,7 @@ SWITCHES: dict[str, Switch] = {
             65535,
             0,
             "https://man7.org/linux/man-pages/man8/bridge.8.html",
+            emulated=True,
         ),
     )
 }

@@ -7,10 +7,13 @@ and asserts that the problem with the expected rule and path is reported, naming
 
 from __future__ import annotations
 
+import dataclasses
 import re
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -42,9 +45,14 @@ from dcinfra import (
     Tenant,
     Zone,
 )
+from dcinfra.catalog import NICS, SWITCHES
+from dcinfra.catalog.sites import BAREMETAL, LAB
 from dcinfra.errors import Problem, StackInvalid
 from dcinfra.loader import load_stack
 from dcinfra.plan import checks, compile_plan, validate
+from dcinfra.plan.checks._common import Ctx
+from dcinfra.plan.checks.fabric import check_fabric
+from dcinfra.plan.checks.site import check_site
 from dcinfra.plan.hosts import hostname
 
 # --- building and breaking stacks ----------------------------------------------------------------------
@@ -1113,13 +1121,70 @@ def test_starting_stacks_are_valid(starts: dict[str, Stack]) -> None:
         assert validate(stack) == [], f"{name}:\n{show(validate(stack))}"
 
 
+def _documented(module: ModuleType) -> set[str]:
+    """The rules a rule family's module lists in its docstring (the ``Rules (...)`` paragraph)."""
+    doc = module.__doc__ or ""
+    assert "Rules (" in doc, f"{module.__name__}: the docstring lists no rules"
+    section = doc.split("Rules (", 1)[1].split("\n\n", 1)[0]
+    return set(re.findall(r"``([a-z]+\.[a-z-]+)``", section))
+
+
+FAMILY_MODULES = list(dict.fromkeys(sys.modules[f.__module__] for f in checks.FAMILIES))
+
+
 def test_every_documented_rule_has_a_case() -> None:
-    doc = checks.__doc__ or ""
-    section = doc.split("Rules (", 1)[1].split("Decisions", 1)[0]
-    documented = set(re.findall(r"``([a-z]+\.[a-z-]+)``", section))
+    documented = set().union(*(_documented(m) for m in FAMILY_MODULES))
     covered = {c.rule for c in CASES}
-    assert documented, "the checks module docstring lists no rules"
+    assert len(FAMILY_MODULES) > 1 and documented, "the checks modules list no rules"
     assert documented - covered == set(), "rules without a test case"
+
+
+@pytest.mark.parametrize("case", CASES + PLANNER_CASES, ids=lambda c: c.id)
+def test_each_family_reports_only_rules_its_module_documents(starts: dict[str, Stack], case: Case) -> None:
+    ctx = Ctx.of(_broken(starts, case))
+    for family in checks.FAMILIES:
+        module = sys.modules[family.__module__]
+        undocumented = {p.rule for p in family(ctx)} - _documented(module)
+        assert not undocumented, f"{family.__name__} reports rules {module.__name__} does not list"
+
+
+def test_the_site_rules_follow_capabilities_not_the_site_kind(starts: dict[str, Stack]) -> None:
+    # The bare-metal base stack judged as if its site were the lab: every capability limit applies.
+    ctx = Ctx.of(starts["base"])
+    ctx.site = dataclasses.replace(LAB, max_hosts=4)
+    rules = {p.rule for p in check_site(ctx)}
+    assert rules == {"lab.size", "lab.gpu", "lab.fabric"}, rules
+    # The lab stack judged with bare-metal capabilities: no lab limits at all.
+    ctx = Ctx.of(starts["lab"])
+    ctx.site = BAREMETAL
+    assert list(check_site(ctx)) == []
+    # Emulated hardware fits an emulated network only, whatever the site is called.
+    emulated = {n for n, s in SWITCHES.items() if s.emulated} | {n for n, c in NICS.items() if c.emulated}
+    assert emulated == {"lab-bridge", "lab-veth"}
+    ctx = Ctx.of(starts["lab"])
+    ctx.site = dataclasses.replace(LAB, emulated_network=False)
+    assert {(p.rule, p.path) for p in check_fabric(ctx)} >= {
+        ("fabric.switch", "fabric.compute.switch"),
+        ("fabric.nic", "compute.pools[0].hardware.profile"),
+    }
+
+
+@pytest.mark.parametrize(
+    ("changes", "path"),
+    [
+        ({"security.zones[1].pools": ["stro"]}, "security.zones[1].pools[0]"),
+        ({"security.tenants[0].pools": ["gpu-c"]}, "security.tenants[0].pools[0]"),
+        ({"storage.ceph.osds.pools": ["stro"]}, "storage.ceph.osds.pools[0]"),
+        ({"platform.kubernetes.control_plane.pools": ["svcs"]}, "platform.kubernetes.control_plane.pools[0]"),
+    ],
+    ids=["zone", "tenant", "placement", "control-plane"],
+)
+def test_an_unknown_pool_is_reported_once(
+    starts: dict[str, Stack], changes: dict[str, Any], path: str
+) -> None:
+    problems = validate(mutate(starts["base"], changes))
+    found = [p for p in problems if "unknown pool" in p.message]
+    assert [p.path for p in found] == [path], show(problems)
 
 
 CRASHES = [

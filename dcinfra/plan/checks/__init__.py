@@ -1,0 +1,64 @@
+"""Model-level cross-layer checks: what is wrong with a stack that no single field's type can see.
+
+:func:`check_stack` runs every rule family in :data:`FAMILIES` and returns all problems at once, in a
+fixed order (the families in that order, then declaration order inside each). It is pure: it builds its
+own throwaway host drafts (``make_hosts`` + ``place``) when a rule needs placement, and never touches
+the planner's. What only planning can find (addresses that do not fit, racks over budget, a switch
+radix too small for the size, a rule blocking a needed flow, unknown GPU/NIC/profile names, unknown
+pools or hosts in placements) is reported by the planner through :func:`dcinfra.plan.validate`, and is
+not repeated here.
+
+The families live in modules that mirror :mod:`dcinfra.model`, and each module's docstring lists its
+rules (``Problem.rule``) and the decisions behind them:
+
+- :mod:`~dcinfra.plan.checks.fabric`: networks, the compute fabric, MTU and RoCE
+- :mod:`~dcinfra.plan.checks.ceph` and :mod:`~dcinfra.plan.checks.hdfs`: storage
+- :mod:`~dcinfra.plan.checks.security`: zones, rules, tenants and SSH
+- :mod:`~dcinfra.plan.checks.versions` and :mod:`~dcinfra.plan.checks.platform`: the versions lock and
+  Kubernetes
+- :mod:`~dcinfra.plan.checks.site`: site host entries and the limits of the site's capabilities
+- :mod:`~dcinfra.plan.checks.verify`: the verify stage's settings
+
+Rules read the site's capabilities (``Ctx.site``), never the site's kind; shared helpers are in
+:mod:`~dcinfra.plan.checks._common`.
+"""
+
+from __future__ import annotations
+
+from dcinfra.errors import Problem
+from dcinfra.model.stack import Stack
+from dcinfra.plan.checks._common import Check, Ctx
+from dcinfra.plan.checks.ceph import check_ceph
+from dcinfra.plan.checks.fabric import check_fabric, check_mtu, check_networks, check_roce
+from dcinfra.plan.checks.hdfs import check_hdfs
+from dcinfra.plan.checks.platform import check_platform
+from dcinfra.plan.checks.security import check_security
+from dcinfra.plan.checks.site import check_site
+from dcinfra.plan.checks.verify import check_verify
+from dcinfra.plan.checks.versions import check_versions
+
+__all__ = ["FAMILIES", "check_stack"]
+
+# Every rule family, in the order their problems are reported.
+FAMILIES: tuple[Check, ...] = (
+    check_networks,
+    check_fabric,
+    check_mtu,
+    check_roce,
+    check_ceph,
+    check_hdfs,
+    check_security,
+    check_versions,
+    check_platform,
+    check_site,
+    check_verify,
+)
+
+
+def check_stack(stack: Stack) -> list[Problem]:
+    """Every problem found from the model alone, all at once, in a deterministic order."""
+    ctx = Ctx.of(stack)
+    problems: list[Problem] = []
+    for check in FAMILIES:
+        problems.extend(check(ctx))
+    return problems
