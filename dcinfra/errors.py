@@ -3,17 +3,33 @@
 Every error a user can see says what is wrong, where (a field path such as ``compute.pools[1].gpu``),
 what is allowed, and how to fix it. Validation collects :class:`Problem` records and raises them all
 at once as a :class:`StackInvalid`.
+
+The exit codes of the ``dcinfra`` command line live here too, next to :attr:`DcinfraError.exit_code`
+(the code an error exits with), so that the CLI, its help text and the README say the same thing.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+EXIT_OK = 0  # success
+EXIT_ERROR = 1  # the stack is invalid, or dcinfra stopped with an error (the message says why)
+EXIT_USAGE = 2  # usage error: an unknown command or option, a missing argument (click's own code)
+EXIT_CHANGES = 2  # `preview --expect-no-changes`: something would change
+EXIT_VERIFY_MISSED = 3  # `verify` (or the verification at the end of `up`) ran but missed a threshold
+
+EXIT_CODES_HELP = (
+    "Exit codes: 0 success; 1 invalid stack or error (message on stderr); 2 usage error, or "
+    "`preview --expect-no-changes` found changes; 3 `verify` (or the verification at the end of `up`) "
+    "ran but missed a threshold. Set DCINFRA_DEBUG=1 to see tracebacks."
+)
+
 
 class DcinfraError(Exception):
-    """Base of every error dcinfra raises on purpose. The CLI prints these without a traceback."""
+    """Base of every error dcinfra raises on purpose. The CLI prints these without a traceback and
+    exits with :attr:`exit_code`."""
 
-    exit_code: int = 1
+    exit_code: int = EXIT_ERROR
 
 
 @dataclass(frozen=True, slots=True)

@@ -65,7 +65,10 @@ def _run(*argv: str, check: bool = True, timeout: float = 30) -> subprocess.Comp
     try:
         res = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
     except FileNotFoundError:
-        raise LabError(f"{argv[0]!r} not found; install it (see `dcinfra lab check`)") from None
+        raise LabError(
+            f"{argv[0]!r} not found; install it (`dcinfra up` lists everything the lab needs, "
+            "with the apt-get command that installs it)"
+        ) from None
     if check and res.returncode != 0:
         raise LabError(
             f"`{' '.join(argv)}` failed ({res.returncode}): {res.stderr.strip() or res.stdout.strip()}"

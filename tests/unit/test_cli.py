@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from rich.console import Console
 from typer.testing import CliRunner, Result
 
 import dcinfra
-from dcinfra import cli
-from dcinfra.cli import app
+from dcinfra.cli import app, args, views
 
 REPO = Path(__file__).resolve().parents[2]
 LAB = str(REPO / "stacks" / "lab.py")
@@ -155,10 +155,19 @@ def test_config_value_is_used(runner: CliRunner) -> None:
 
 
 def test_invalid_stack_on_plan_goes_to_stderr(runner: CliRunner, broken: str) -> None:
-    result = invoke(runner, "plan", broken, "--json")
+    result = invoke(runner, "plan", broken)
     assert result.exit_code == 1
     assert result.stdout == ""
     assert "h100-sxn" in result.stderr
+
+
+def test_invalid_stack_on_plan_json_is_an_error_document(runner: CliRunner, broken: str) -> None:
+    result = invoke(runner, "plan", broken, "--json")
+    assert result.exit_code == 1
+    assert "h100-sxn" in result.stderr
+    error = json.loads(result.stdout)["error"]
+    assert error["type"] == "StackInvalid" and error["exit_code"] == 1
+    assert any(p["path"] == "compute.pools[0].hardware.gpu" for p in error["problems"])
 
 
 def test_unexpected_exception_is_an_internal_error(
@@ -167,7 +176,7 @@ def test_unexpected_exception_is_an_internal_error(
     def boom(*args: object, **kwargs: object) -> None:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(cli, "load_stack", boom)
+    monkeypatch.setattr(args, "load_stack", boom)
     result = invoke(runner, "plan", LAB)
     assert result.exit_code == 1
     assert "internal error: RuntimeError: boom" in result.stderr
@@ -220,7 +229,10 @@ def test_help_documents_exit_codes(runner: CliRunner) -> None:
     assert result.exit_code == 0
     text = " ".join(result.stdout.split())
     assert "Exit codes: 0 success; 1 invalid stack or error" in text
-    for command in ("validate", "plan", "render", "schema", "catalog"):
+    assert "2 usage error, or `preview --expect-no-changes` found changes" in text
+    assert "3 `verify` (or the verification at the end of `up`) ran but missed a threshold" in text
+    assert "reserved" not in text
+    for command in ("validate", "plan", "render", "schema", "catalog", "up", "preview", "destroy", "verify"):
         assert command in text
 
 
@@ -332,8 +344,8 @@ def test_plan_summary_flags_racks_over_budget(load: Any) -> None:
     first = plan.racks[0]
     over = dataclasses.replace(first, power_kw=first.budget_kw + 5)
     doctored = dataclasses.replace(plan, racks=(over, *plan.racks[1:]))
-    console = cli.Console(width=200, record=True)
-    console.print(cli.render_plan_summary(doctored))
+    console = Console(width=200, record=True)
+    console.print(views.render_plan_summary(doctored))
     text = console.export_text()
     assert "1 over budget" in text
     assert "OVER BUDGET" in text

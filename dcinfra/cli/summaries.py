@@ -1,0 +1,212 @@
+"""Rich renderables of what the commands did: the rendered files, the catalog, and the summaries of
+``up``, ``preview``, ``verify``, ``destroy`` and ``lab status``. Built from the records the pipeline
+returns; nothing here computes beyond counting. Heavy modules (Ansible, the verify report) are imported
+inside the functions, so ``dcinfra --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
+
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from dcinfra.cli.views import kv_grid, new_table, plural, section_title
+
+if TYPE_CHECKING:
+    from dcinfra.pipeline import DestroyRecord, PreviewRecord, UpRecord
+    from dcinfra.plan.types import Plan
+    from dcinfra.sites import HostStatus
+    from dcinfra.verify.report import VerifyReport
+    from dcinfra.verify.stage import VerifyRecord
+
+
+def _file_kind(rel: str, hostnames: set[str]) -> str:
+    """``files/gpu-001/etc/nccl.conf`` -> ``files/<host>/etc/nccl.conf``: one kind per per-host file."""
+    parts = []
+    for part in PurePosixPath(rel).parts:
+        stem, dot, ext = part.partition(".")
+        if part in hostnames:
+            parts.append("<host>")
+        elif dot and stem in hostnames:
+            parts.append(f"<host>.{ext}")
+        else:
+            parts.append(part)
+    return "/".join(parts)
+
+
+def render_files_summary(files: dict[str, bytes], out_dir: Path, hostnames: set[str]) -> RenderableType:
+    """Files per kind (a per-host file counts once per host) and where they went."""
+    kinds: dict[str, list[str]] = {}
+    for rel in sorted(files):
+        kinds.setdefault(_file_kind(rel, hostnames), []).append(rel)
+    table = new_table("kind", "files>", "bytes>")
+    for kind, names in sorted(kinds.items()):
+        table.add_row(kind, f"{len(names):,}", f"{sum(len(files[n]) for n in names):,}")
+    total = sum(len(b) for b in files.values())
+    head = Text("✓ ", style="bold green")
+    head.append(f"rendered {plural(len(files), 'file')} ({total:,} bytes) into {out_dir}")
+    return Group(head, table)
+
+
+def render_catalog() -> RenderableType:
+    """The catalogs as tables; each table is followed by the source of every row."""
+    from dcinfra import catalog as cat
+
+    gpus = new_table("gpu", "model", "BF16 TFLOPS>", "FP32 TFLOPS>", "NVLink GB/s>", "mem GB>", "TDP W>")
+    for g in cat.GPUS.values():
+        gpus.add_row(
+            g.name,
+            g.display,
+            f"{g.bf16_dense_tflops:g}",
+            f"{g.fp32_tflops:g}",
+            f"{g.nvlink_GBps:g}",
+            str(g.memory_gb),
+            str(g.tdp_w),
+        )
+    nics = new_table("nic", "model", "Gb/s>", "transports", "IB")
+    for n in cat.NICS.values():
+        nics.add_row(
+            n.name, n.display, str(n.line_rate_gbps), ", ".join(n.transports), n.ib_generation or "-"
+        )
+    switches = new_table("switch", "model", "radix>", "Gb/s>", "transport", "max MTU>", "power W>")
+    for s in cat.SWITCHES.values():
+        switches.add_row(
+            s.name, s.display, str(s.radix), str(s.port_gbps), s.transport, str(s.max_mtu), str(s.power_w)
+        )
+    profiles = new_table("profile", "GPUs", "compute NIC", "rails>", "cores>", "mem GB>", "kW>")
+    for p in cat.NODE_PROFILES.values():
+        profiles.add_row(
+            p.name,
+            f"{p.gpu_count} x {p.gpu}" if p.gpu else "-",
+            p.compute_nic or "-",
+            str(p.rails),
+            str(p.cpu_cores),
+            f"{p.memory_gb:,}",
+            f"{p.power_kw:g}",
+        )
+    parts: list[RenderableType] = [
+        Text("GPU BF16 figures are dense (without structured sparsity); units are in the column names.")
+    ]
+    sections: list[tuple[str, Table, dict[str, str]]] = [
+        ("GPUs", gpus, {k: v.source for k, v in cat.GPUS.items()}),
+        ("NICs", nics, {k: v.source for k, v in cat.NICS.items()}),
+        ("Switches", switches, {k: v.source for k, v in cat.SWITCHES.items()}),
+        ("Node profiles", profiles, {k: f"{v.display}: {v.source}" for k, v in cat.NODE_PROFILES.items()}),
+    ]
+    for title, table, sources in sections:
+        parts += [section_title(title), table, Text("sources:", style="dim")]
+        parts += [Text(f"  {name}  {src}", style="dim") for name, src in sources.items()]
+    parts.append(section_title("Versions"))
+    parts.append(
+        kv_grid(
+            [
+                ("CUDA → min driver", ", ".join(f"{k}: {v}" for k, v in cat.CUDA_MIN_DRIVER.items())),
+                (
+                    "NCCL → CUDA majors",
+                    ", ".join(f"{k}: {'/'.join(map(str, v))}" for k, v in cat.NCCL_CUDA_MAJORS.items()),
+                ),
+                ("Ceph releases", ", ".join(f"{r.name} {r.version}" for r in cat.CEPH_RELEASES.values())),
+                ("Kubernetes", ", ".join(cat.KUBERNETES_SUPPORTED)),
+            ]
+        )
+    )
+    parts.append(
+        Text(
+            "sources: CUDA https://docs.nvidia.com/cuda/cuda-toolkit-release-notes/index.html; "
+            "NCCL https://docs.nvidia.com/deeplearning/nccl/release-notes/index.html; "
+            "Ceph https://docs.ceph.com/en/latest/releases/; Kubernetes https://kubernetes.io/releases/",
+            style="dim",
+        )
+    )
+    return Group(*parts)
+
+
+def gitops_summary(files: int, out: Path, helm_as: str, removed: int) -> str:
+    """What ``render --gitops`` wrote."""
+    return f"wrote {files} manifests to {out} (Helm as {helm_as}); removed {removed} stale"
+
+
+def _verify_tables(report: VerifyReport) -> list[RenderableType]:
+    from dcinfra.verify import render_storage_table, render_table
+
+    parts: list[RenderableType] = [render_table(report)]
+    storage = render_storage_table(report)
+    if storage is not None:
+        parts.append(storage)
+    return parts
+
+
+def up_summary(record: UpRecord) -> RenderableType:
+    """Ansible's per-host table, the verify tables (when it ran) and the one-line result."""
+    from dcinfra.engines.ansible import format_summary
+
+    parts = [format_summary(record.configure)]
+    if record.verify:
+        parts += _verify_tables(record.verify.report)
+    changed = record.configure.changed_total
+    made = f"created {len(record.hosts.created)}, repaired {len(record.hosts.repaired)} hosts; "
+    parts.append(Text(f"✓ stack {record.stack!r} is up: {made}{changed} task(s) changed", style="green"))
+    return Group(*parts)
+
+
+def verify_summary(record: VerifyRecord) -> RenderableType:
+    """Expected vs measured per check (and the CephFS table), and where the report went."""
+    parts = _verify_tables(record.report)
+    parts.append(Text(f"report: {record.files['json'].parent}", style="dim"))
+    return Group(*parts)
+
+
+def preview_summary(record: PreviewRecord) -> RenderableType:
+    """What ``up`` would change: hosts, plan, files, Ansible check mode, platform; then the verdict."""
+    from dcinfra.engines.ansible import format_summary
+
+    parts: list[RenderableType] = []
+    if record.first_up:
+        parts.append(
+            Text(f"stack {record.stack!r} has never been applied: up would create it", style="yellow")
+        )
+    if record.hosts_missing:
+        parts.append(
+            Text(f"hosts up would create or repair: {', '.join(record.hosts_missing)}", style="yellow")
+        )
+    if record.plan_changes:
+        parts.append(Text(f"plan changes ({len(record.plan_changes)}):", style="bold"))
+        parts.extend(Text("  " + c) for c in record.plan_changes)
+    for f in record.files:
+        parts.append(Text(f"{f.status}: {f.path}", style="bold"))
+        parts.append(Text(f.diff))
+    if record.check is not None:
+        parts.append(format_summary(record.check))
+        for c in record.check.changes:
+            where = f"{c.role} : {c.task}" if c.role else c.task
+            parts.append(Text(f"{c.host} | {where} would change", style="yellow"))
+            if c.diff:
+                parts.append(Text(c.diff))
+    if record.platform is not None:
+        parts.append(Text(f"platform: {record.platform.summary()}"))
+    parts.append(
+        Text("✗ changes pending", style="yellow") if record.changes else Text("✓ no changes", style="green")
+    )
+    return Group(*parts)
+
+
+def destroy_summary(record: DestroyRecord) -> RenderableType:
+    """The one-line result of ``destroy``."""
+    return Text(
+        f"✓ stack {record.stack!r} destroyed: {len(record.teardown.removed)} item(s) removed", style="green"
+    )
+
+
+def lab_status_table(stack: str, plan: Plan, nodes: Sequence[HostStatus]) -> RenderableType:
+    """The lab's nodes: state, management address, the other addresses from the plan."""
+    table = Table("node", "state", "management", "addresses", "detail", title=f"lab {stack!r}")
+    for n in nodes:
+        h = plan.host(n.name)
+        addrs = ", ".join(f"{k} {v}" for k, v in h.addresses.items() if k != "management")
+        style = "green" if n.state == "running" else "yellow"
+        table.add_row(n.name, Text(n.state, style=style), n.management, addrs, n.detail)
+    return table
