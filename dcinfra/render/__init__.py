@@ -19,14 +19,28 @@ Layout of a render (paths relative to the build dir)::
     topology.svg                     picture of the compute fabric (a note when there is none)
     plan.json                        the compiled plan (without the cabling list, which is cabling.csv)
 
-Per-host files (under ``files/<host>/``): ``etc/nftables.conf`` (the host's firewall ruleset, always),
-``etc/nccl.conf`` (compute hosts), ``etc/ceph/<cluster>.conf`` (Ceph daemons and clients),
-``etc/hadoop/{core-site.xml,hdfs-site.xml,workers,topology.map,topology.sh}`` (HDFS hosts; the topology
-pair only with rack awareness). Roles copy ``files/_all/`` and then ``files/<host>/`` onto the host's
-``/``; file modes are the roles' business (``write_tree`` marks ``#!`` scripts executable for review).
+Host files come from a registry, one render module per layer: ``HOST_FILES`` in
+:mod:`dcinfra.render.hostfiles` lists ``(layer, files)`` pairs, each ``files(plan) -> dict[str, bytes]``
+keyed by build-dir path (:mod:`dcinfra.render.layout` builds the paths), and ``render`` takes their
+union (a path written by two layers is an error). Today's layers::
 
-Templates are in ``dcinfra/templates/`` and render with ``StrictUndefined``: a missing variable raises
-:class:`~dcinfra.errors.RenderError` naming the template and the variable.
+    access     files/_all/etc/hosts, files/_all/etc/ssh/sshd_config.d/10-dcinfra.conf (every host)
+    firewall   files/<host>/etc/nftables.conf (every host: its firewall ruleset)
+    compute    files/<host>/etc/nccl.conf (compute hosts)
+    ceph       files/<host>/etc/ceph/<cluster>.conf (Ceph daemons and clients, when the hosts run Ceph)
+    hdfs       files/<host>/etc/hadoop/{core-site.xml,hdfs-site.xml,workers,topology.map,topology.sh}
+               (HDFS hosts; the topology pair only with rack awareness)
+
+A new layer adds ``dcinfra/render/<layer>.py`` with ``files(plan)``, its templates under
+``dcinfra/templates/<layer>/`` and one entry in ``HOST_FILES``. Identical contents share one ``bytes``
+object across hosts, so large plans stay cheap. Roles copy ``files/_all/`` and then ``files/<host>/``
+onto the host's ``/``; file modes are the roles' business (``write_tree`` marks ``#!`` scripts
+executable for review). The inventory (:mod:`dcinfra.render.inventory`) and the review artifacts
+(``cabling.csv``, ``topology.svg``, ``plan.json``) are rendered here directly.
+
+Templates are in ``dcinfra/templates/<layer>/``, named by their path below ``dcinfra/templates/``
+(``render_template("firewall/nftables.conf.j2", ctx)``), and render with ``StrictUndefined``: a missing
+variable raises :class:`~dcinfra.errors.RenderError` naming the template and the variable.
 """
 
 from __future__ import annotations
@@ -76,7 +90,8 @@ def render(plan: Plan) -> dict[str, bytes]:
     """Every file of ``plan``, keyed by relative POSIX path, in sorted order.
 
     Raises :class:`RenderError` when a template cannot be rendered, or when the plan is inconsistent
-    (a host's firewall ruleset or a Ceph failure domain the renderer does not know).
+    (a host's firewall ruleset or a Ceph failure domain the renderer does not know, or two layers in
+    ``HOST_FILES`` writing one path).
     """
     files: dict[str, bytes] = {}
     try:

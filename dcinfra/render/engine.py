@@ -1,8 +1,10 @@
 """The Jinja2 environment every template renders through, built once per process.
 
-Templates live in ``dcinfra/templates/``. A variable a template uses but the context lacks is an error
-(``StrictUndefined``), raised as :class:`~dcinfra.errors.RenderError` naming the template and the
-variable: a config file with an empty value where an address should be is worse than no file.
+Templates live in ``dcinfra/templates/<layer>/`` and are named by their path below
+``dcinfra/templates/`` (``"firewall/nftables.conf.j2"``). A variable a template uses but the context
+lacks is an error (``StrictUndefined``), raised as :class:`~dcinfra.errors.RenderError` naming the
+template and the variable: a config file with an empty value where an address should be is worse than
+no file.
 """
 
 from __future__ import annotations

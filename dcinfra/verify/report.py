@@ -40,6 +40,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from dcinfra.errors import EXIT_ERROR, EXIT_OK, EXIT_VERIFY_MISSED
 from dcinfra.plan.types import ExpectedBandwidth, VerifyPlan
 from dcinfra.verify.check import Check, Verdict
 from dcinfra.verify.link import LinkPair
@@ -48,9 +49,9 @@ from dcinfra.verify.storage import storage_report
 SCHEMA_VERSION = "dcinfra.verify.report/1"
 SCHEMA_PATH = Path(__file__).with_name("report.schema.json")  # JSON Schema of VerifyReport.to_json()
 COLLECTIVES = ("all_reduce", "all_gather", "reduce_scatter", "all_to_all")
-EXIT_OK = 0
-EXIT_ERROR = 1  # the verification could not complete (a phase raised, hung, or a rank died)
-EXIT_MISSED = 3  # the cluster was measured and missed a threshold
+# The CLI's exit codes (dcinfra.errors): 1 when the verification could not complete (a phase raised,
+# hung, a rank died, a measurement is missing), 3 when the cluster was measured and missed a threshold.
+EXIT_MISSED = EXIT_VERIFY_MISSED
 
 GATE_SIZES = 3  # busbw gate: the best of the largest three message sizes
 # A GPU's bf16 GEMM must reach 60% of the catalog's dense peak. Large cuBLAS GEMMs are math-bound

@@ -3,7 +3,7 @@ is accepted by the program that reads it (nft, sshd, YAML, XML), plus a golden c
 
 Regenerate the golden files after an intended change with::
 
-    DCINFRA_UPDATE_GOLDEN=1 pytest tests/unit/test_render.py -k golden
+    DCINFRA_UPDATE_GOLDEN=1 pytest tests/unit/test_render.py -k golden   # rewrites, then fails
 """
 
 from __future__ import annotations
@@ -26,7 +26,9 @@ from dcinfra.errors import RenderError
 from dcinfra.model.stack import Stack
 from dcinfra.plan import compile_plan
 from dcinfra.plan.types import FirewallRule, Plan, to_jsonable
-from dcinfra.render import MANIFEST, render, render_template, write_tree
+from dcinfra.render import MANIFEST, hostfiles, render, render_template, write_tree
+from dcinfra.render.hostfiles import HOST_FILES, render_host_files
+from tests.conftest import REPO_ROOT, rewrote, updating_golden
 
 GOLDEN = Path(__file__).resolve().parent.parent / "fixtures" / "render_lab"
 HEADER = "Managed by dcinfra (stack {stack}) — do not edit; change the stack and re-render."
@@ -460,18 +462,71 @@ def test_topology_svg_for_large_and_absent_fabrics(load: LoadStack, lab_plan: Pl
 def test_missing_template_variable_is_a_render_error() -> None:
     ctx = {"stack": "lab", "keys_only": True, "permit_root_login": "no", "sources": []}
     with pytest.raises(RenderError, match=r"sshd_config\.conf\.j2.*max_auth_tries"):
-        render_template("sshd_config.conf.j2", ctx)
+        render_template("access/sshd_config.conf.j2", ctx)
     with pytest.raises(RenderError, match="not found"):
         render_template("no-such-template.j2", ctx)
+
+
+# --- the host-file registry ------------------------------------------------------------------------
+
+
+def test_each_layer_renders_its_own_files_and_shares_identical_bytes(
+    h100_plan: Plan, h100: dict[str, bytes]
+) -> None:
+    seen: dict[str, str] = {}
+    for layer, produce in HOST_FILES:
+        produced = produce(h100_plan)
+        for path, content in produced.items():
+            assert path not in seen, f"{path}: from {seen[path]} and {layer}"
+            seen[path] = layer
+            assert h100[path] == content
+    assert {p for p in h100 if p.startswith("files/")} == set(seen)
+    assert set(seen.values()) == {layer for layer, _ in HOST_FILES}, "every layer renders here"
+    # Hosts with one ruleset share one bytes object: a 2,000-node plan must not hold 2,000 copies.
+    host_files = render_host_files(h100_plan)
+    by_ruleset: dict[str, set[int]] = {}
+    for h in h100_plan.hosts:
+        by_ruleset.setdefault(h.firewall, set()).add(id(host_files[f"files/{h.name}/etc/nftables.conf"]))
+    assert all(len(ids) == 1 for ids in by_ruleset.values()), by_ruleset
+
+
+def test_two_layers_writing_one_path_is_a_render_error(
+    lab_plan: Plan, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def clash(plan: Plan) -> dict[str, bytes]:
+        return {"files/_all/etc/hosts": b"x\n"}
+
+    monkeypatch.setattr(hostfiles, "HOST_FILES", (*hostfiles.HOST_FILES, ("clash", clash)))
+    with pytest.raises(RenderError, match=r"'access' and 'clash' both write 'files/_all/etc/hosts'"):
+        render(lab_plan)
+
+    def outside(plan: Plan) -> dict[str, bytes]:
+        return {"inventory/hosts.yml": b"x\n"}
+
+    monkeypatch.setattr(hostfiles, "HOST_FILES", (("outside", outside),))
+    with pytest.raises(
+        RenderError, match=r"'outside' wrote 'inventory/hosts.yml', which is not under files/"
+    ):
+        render(lab_plan)
+
+
+def test_templates_live_under_a_registered_layer() -> None:
+    root = Path(hostfiles.__file__).resolve().parent.parent / "templates"
+    templates = sorted(root.rglob("*.j2"))
+    assert templates
+    layers = {layer for layer, _ in HOST_FILES}
+    for t in templates:
+        rel = t.relative_to(root)
+        assert len(rel.parts) == 2 and rel.parts[0] in layers, f"{rel}: not in templates/<layer>/"
 
 
 # --- golden ----------------------------------------------------------------------------------------
 
 
 def test_lab_render_matches_golden_files(lab: dict[str, bytes]) -> None:
-    if os.environ.get("DCINFRA_UPDATE_GOLDEN") == "1":
+    if updating_golden():
         write_tree(lab, GOLDEN)  # the manifest prunes golden files the render no longer produces
-        return
+        rewrote(GOLDEN.relative_to(REPO_ROOT))
     assert GOLDEN.is_dir(), f"no golden files; create them with DCINFRA_UPDATE_GOLDEN=1 ({GOLDEN})"
     expected = {k: v for k, v in _tree(GOLDEN).items() if k != MANIFEST}
     missing, extra = sorted(set(expected) - set(lab)), sorted(set(lab) - set(expected))
