@@ -137,6 +137,13 @@ def preview(
         else:
             out().print(preview_summary(record))
         if record.check is not None and not record.check.ok:
+            first = record.check.failures[0] if record.check.failures else None
+            where = f"{first.host} | {first.task}: {first.message}" if first else record.check.error
+            err().print(
+                f"✗ preview: the Ansible check run failed ({where}); artifacts: {record.check.artifacts_dir}",
+                style="red",
+                markup=False,
+            )
             raise typer.Exit(EXIT_ERROR)
         if expect_no_changes and record.changes:
             raise typer.Exit(EXIT_CHANGES)

@@ -195,10 +195,14 @@ def preview_summary(record: PreviewRecord) -> RenderableType:
 
 
 def destroy_summary(record: DestroyRecord) -> RenderableType:
-    """The one-line result of ``destroy``."""
-    return Text(
-        f"✓ stack {record.stack!r} destroyed: {len(record.teardown.removed)} item(s) removed", style="green"
-    )
+    """The result of ``destroy``: how much was removed, and each thing kept (with why)."""
+    removed = len(record.teardown.removed) + len(record.removed_state)
+    text = Text(f"✓ stack {record.stack!r} destroyed: {removed} item(s) removed", style="green")
+    if record.teardown.kept:
+        text.append(f"\nkept ({len(record.teardown.kept)}):", style="yellow")
+        for item in record.teardown.kept:
+            text.append(f"\n  - {item}")
+    return text
 
 
 def lab_status_table(stack: str, plan: Plan, nodes: Sequence[HostStatus]) -> RenderableType:

@@ -466,15 +466,22 @@ class Lab:
         repaired: list[str] = []
         for index, h in enumerate(self.plan.hosts, start=1):
             fresh = not self.node_dir(h.name).exists()
-            wired = self._ensure_netns(h, index)
-            pid = self._init_pid(h.name)
-            if pid is not None and self._ssh_ok(h):
-                if wired:
-                    repaired.append(h.name)
-                continue
-            progress.step(f"{'creating' if fresh else 'repairing'} {h.name}")
-            self._kill_node_processes(h.name)
-            self._start_init(h)
+            # A failed command or write (a full disk, a stale name) names the node it was for.
+            try:
+                wired = self._ensure_netns(h, index)
+                pid = self._init_pid(h.name)
+                if pid is not None and self._ssh_ok(h):
+                    if wired:
+                        repaired.append(h.name)
+                    continue
+                progress.step(f"{'creating' if fresh else 'repairing'} {h.name}")
+                self._kill_node_processes(h.name)
+                self._start_init(h)
+            except (LabError, OSError) as e:
+                raise LabError(
+                    f"lab node {h.name!r}: {'creating' if fresh else 'repairing'} it failed: {e}; once the "
+                    "cause is fixed `dcinfra up` repairs the half-made lab (`dcinfra destroy` removes it)"
+                ) from e
             (created if fresh else repaired).append(h.name)
         for h in self.plan.hosts:
             self._wait_ssh(h)

@@ -17,15 +17,14 @@ Two halves:
 
 from __future__ import annotations
 
+from dcinfra.errors import EXIT_ERROR, EXIT_OK
 from dcinfra.verify.artifacts import load_measured, load_storage, report_for_plan, save_report, write_plot
 from dcinfra.verify.check import Check
 from dcinfra.verify.declared import declared_facts
 from dcinfra.verify.launch import BenchLaunch, bench_launches, job_timeout_s
 from dcinfra.verify.link import LinkPair, iperf3_command, parse_iperf3, ring_pairs
 from dcinfra.verify.report import (
-    EXIT_ERROR,
     EXIT_MISSED,
-    EXIT_OK,
     VerifyReport,
     build_report,
     exit_code,
