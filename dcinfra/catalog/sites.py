@@ -22,11 +22,11 @@ BenchPython = Literal["controller", "venv"]
 class SiteCapabilities:
     """What the hosts of a site can do, as the Plan records it."""
 
-    provider: str  # key of the site provider that creates/reaches the hosts ("lab", "baremetal"); nothing else
+    provider: str  # the key of the site provider that makes or reaches the hosts ("lab", "baremetal")
     init_system: InitSystem  # "systemd", or "none": daemons run through dcinfra-service without an init
     kernel_modules: bool  # hosts can load kernel modules (ceph/rbd kernel clients, nvidia, ib_ipoib)
     downloads: bool  # hosts reach package repositories and artifact URLs
-    packages_from: PackagesFrom  # "repositories", or "host-image": preinstalled on the machine the hosts share
+    packages_from: PackagesFrom  # "repositories", or "host-image": preinstalled where the hosts run
     sysctl_scope: SysctlScope  # "host": every key; "network-namespace": only net.* keys take effect
     osd_backing: OsdBacking  # Ceph OSDs on the declared block "devices", or sparse "files" per host
     osd_file_gb: int | None  # size of each file-backed OSD, GB; None with devices

@@ -13,13 +13,17 @@ into what :func:`preview`, :func:`up` and :func:`destroy` take. What it guarante
 - **Passphrase secrets.** ``PULUMI_CONFIG_PASSPHRASE`` (or ``PULUMI_CONFIG_PASSPHRASE_FILE``) when set;
   otherwise a random passphrase generated once into ``<state>/secrets/pulumi-passphrase`` (0600) and
   handed to the CLI by file name, never by value.
-- **The CLI is never downloaded behind your back.** Without ``pulumi`` on PATH the error says how to
-  install it; :meth:`PulumiCommand.install` runs only with ``install_cli=True`` (the CLI's
-  ``--install-pulumi`` flag).
-- **Errors a person can act on**: a concurrent update names the lock holder and how to clear a stale
-  lock (the same style as the host-layer stack lock); any other failure quotes the CLI's error lines.
+- **The CLI is never downloaded behind your back.** Without ``pulumi`` on PATH (or with one older than
+  :data:`MIN_CLI_VERSION`, which ``destroy`` of an inline program needs) the error says how to install
+  it; :meth:`PulumiCommand.install` runs only with ``install_cli=True`` (the CLI's ``--install-pulumi``
+  flag).
+- **Errors a person can act on**, each starting with ``platform:`` (the stage that failed): a concurrent
+  update names the lock holder and how to clear a stale lock (the same style as the host-layer stack
+  lock); a stack missing from its backend names the backend; any other failure quotes the CLI's error
+  lines. Quoted CLI text never carries the passphrase or the backend URL's credentials.
 - **Data stays.** ``destroy`` leaves protected (data-bearing) resources in place and lists them; with
-  ``destroy_data=True`` it first re-runs the program unprotected, then destroys everything.
+  ``destroy_data=True`` it first lifts the protection in the state (``pulumi state unprotect --all``,
+  which touches no cluster), then destroys everything.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ import os
 import re
 import secrets
 import stat
+import subprocess
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +45,9 @@ from dcinfra.platform.program import program
 from dcinfra.state import StateDir
 
 PASSPHRASE_FILE = "pulumi-passphrase"
+# The oldest CLI the engine runs: the SDK refuses ``destroy`` of an inline program on older ones (3.181
+# added --client to destroy/refresh), so it is checked before anything runs, not at the first destroy.
+MIN_CLI_VERSION = "3.181.0"
 INSTALL_HINT = (
     "install the Pulumi CLI (https://www.pulumi.com/docs/iac/download-install/, e.g. "
     "`curl -fsSL https://get.pulumi.com | sh`) so that `pulumi` is on PATH, or rerun with "
@@ -167,22 +175,36 @@ def settings_for(
 
 
 def pulumi_command(install_cli: bool = False) -> Any:
-    """The Pulumi CLI: the one on PATH, or (only with ``install_cli``) one downloaded by
-    :meth:`PulumiCommand.install`."""
+    """The Pulumi CLI: the one on PATH (at least :data:`MIN_CLI_VERSION`), or (only with
+    ``install_cli``) one downloaded by :meth:`PulumiCommand.install`."""
     from pulumi import automation as auto
+    from semver import VersionInfo
 
+    which = "the Pulumi CLI installed by --install-pulumi" if install_cli else "the Pulumi CLI on PATH"
     try:
         if install_cli:
             return auto.PulumiCommand.install()
-        return auto.PulumiCommand()
-    except FileNotFoundError:
-        raise PulumiCliMissing(f"the Pulumi CLI (`pulumi`) is not on PATH: {INSTALL_HINT}") from None
+        return auto.PulumiCommand(version=VersionInfo.parse(MIN_CLI_VERSION))
+    except FileNotFoundError as e:
+        what = "the Pulumi CLI (`pulumi`) is not on PATH"
+        if install_cli:
+            what = f"could not install the Pulumi CLI ({e})"
+        raise PulumiCliMissing(f"platform: {what}: {INSTALL_HINT}") from None
     except auto.InvalidVersionError as e:
+        # Too old, a newer major version than this SDK knows, or a version that does not parse.
         raise PulumiCliMissing(
-            f"the Pulumi CLI on PATH is too old for this SDK ({e}): {INSTALL_HINT}"
+            f"platform: {which} cannot be used (dcinfra needs a 3.x CLI, {MIN_CLI_VERSION} or newer): "
+            f"{e} {INSTALL_HINT}"
         ) from None
-    except OSError as e:
-        raise PulumiCliMissing(f"could not run or install the Pulumi CLI ({e}): {INSTALL_HINT}") from None
+    except subprocess.CalledProcessError as e:
+        raise PulumiCliMissing(
+            f"platform: {which} is broken: `{' '.join(map(str, e.cmd))}` exited with {e.returncode}; "
+            f"{INSTALL_HINT}"
+        ) from None
+    except (OSError, subprocess.SubprocessError) as e:
+        raise PulumiCliMissing(
+            f"platform: could not run or install the Pulumi CLI ({e}): {INSTALL_HINT}"
+        ) from None
 
 
 def _lock_holder(text: str) -> str:
@@ -194,29 +216,89 @@ def _lock_holder(text: str) -> str:
 
 
 def _error_lines(text: str, limit: int = 12) -> str:
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    # str(CommandError) is "code: N / stdout: ... / stderr: ...": the streams' labels are not the CLI's words
+    lines = [re.sub(r"^(stdout|stderr): ", "", ln.strip()) for ln in text.splitlines()]
+    lines = [ln for ln in lines if ln]
     errors = [ln for ln in lines if "error" in ln.lower()]
     return "\n".join((errors or lines)[-limit:])
 
 
-def map_error(exc: BaseException, settings: PulumiSettings, operation: str) -> DcinfraError:
-    """A Pulumi Automation API exception as a dcinfra error a person can act on."""
+def redactions(cli_env: Mapping[str, str]) -> dict[str, str]:
+    """What must never be quoted from the CLI's output, and what to write instead: the passphrase
+    (from the environment or its file) and the backend URL's credentials."""
+    out: dict[str, str] = {}
+    url = cli_env.get("PULUMI_BACKEND_URL", "")
+    if url:
+        clean = redact_url(url)
+        out[url] = clean
+        parts = urlsplit(url)
+        for secret in (parts.password, parts.username, parts.query):
+            if secret and secret not in clean:
+                out[secret] = "[secret]"
+    passphrase = cli_env.get("PULUMI_CONFIG_PASSPHRASE", "")
+    path = cli_env.get("PULUMI_CONFIG_PASSPHRASE_FILE", "")
+    if path:
+        try:
+            passphrase = Path(path).read_text().strip()
+        except OSError:
+            passphrase = ""
+    if passphrase:
+        out[passphrase] = "[secret]"
+    return out
+
+
+def _scrub(text: str, redact: Mapping[str, str]) -> str:
+    for secret in sorted(redact, key=len, reverse=True):  # the whole URL before its parts
+        text = text.replace(secret, redact[secret])
+    return text
+
+
+def map_error(
+    exc: BaseException,
+    settings: PulumiSettings,
+    operation: str,
+    redact: Mapping[str, str] | None = None,
+) -> DcinfraError:
+    """A Pulumi Automation API exception as a dcinfra error a person can act on; quoted text goes
+    through ``redact`` (secret -> replacement, see :func:`redactions`)."""
     from pulumi import automation as auto
 
-    if isinstance(exc, auto.ConcurrentUpdateError):
-        text = f"{getattr(exc, 'stderr', '')}\n{exc}"
-        return PulumiStackBusy(
-            f"Pulumi stack {settings.stack!r} is locked by {_lock_holder(text)}; wait for it to finish. "
-            f"If that process is gone, clear the stale lock with `pulumi cancel --stack {settings.stack}` "
-            f"(run in {settings.work_dir}, PULUMI_BACKEND_URL={settings.backend_url})"
-        )
-    if isinstance(exc, auto.CommandError):
-        return PulumiEngineError(
-            f"pulumi {operation} of stack {settings.stack!r} failed:\n{_error_lines(str(exc))}"
-        )
     if isinstance(exc, DcinfraError):
         return exc
-    return PulumiEngineError(f"pulumi {operation} of stack {settings.stack!r} failed: {exc}")
+    text = _scrub(str(exc), redact or {})
+    where = f"(run in {settings.work_dir}, PULUMI_BACKEND_URL={settings.backend_url})"
+    if isinstance(exc, auto.ConcurrentUpdateError):
+        return PulumiStackBusy(
+            f"platform: Pulumi stack {settings.stack!r} is locked by {_lock_holder(text)}; wait for it to "
+            f"finish. If that process is gone, clear the stale lock with "
+            f"`pulumi cancel --stack {settings.stack}` {where}"
+        )
+    if isinstance(exc, auto.StackNotFoundError):
+        return PulumiEngineError(
+            f"platform: Pulumi stack {settings.stack!r} is not in the backend {settings.backend_url} "
+            f"(pulumi {operation}): if its state lives in another backend, set PULUMI_BACKEND_URL to it; "
+            f"otherwise rerun to create the stack. The CLI said:\n{_error_lines(text)}"
+        )
+    if isinstance(exc, auto.InvalidVersionError):
+        return PulumiCliMissing(
+            f"platform: the Pulumi CLI cannot run pulumi {operation}: {text} {INSTALL_HINT}"
+        )
+    if isinstance(exc, auto.InlineSourceRuntimeError):
+        return PulumiEngineError(
+            f"platform: the platform program (dcinfra.platform.program) raised an error in pulumi "
+            f"{operation} of stack {settings.stack!r}:\n{_error_lines(text)}"
+        )
+    if isinstance(exc, auto.CommandError):
+        hint = ""
+        if "passphrase" in text.lower():
+            hint = (
+                f"\nThe stack's secrets passphrase came from {settings.passphrase_from}; it must be the one "
+                "the stack was created with."
+            )
+        return PulumiEngineError(
+            f"platform: pulumi {operation} of stack {settings.stack!r} failed:\n{_error_lines(text)}{hint}"
+        )
+    return PulumiEngineError(f"platform: pulumi {operation} of stack {settings.stack!r} failed: {text}")
 
 
 def _stack(
@@ -292,7 +374,7 @@ def _run(
     except DcinfraError:
         raise
     except Exception as e:
-        raise map_error(e, settings, operation) from e
+        raise map_error(e, settings, operation, redactions(cli_env)) from e
 
 
 def preview(
@@ -351,15 +433,18 @@ def destroy(
 ) -> PlatformRecord:
     """Delete the platform objects; protected (data-bearing) ones stay unless ``destroy_data``."""
 
-    def unprotect(stack: Any, settings: PulumiSettings) -> PlatformRecord:
-        # Protection is state metadata: an update with protect=False changes nothing in the cluster.
-        stack.up(color="never", on_output=on_output)
-        return PlatformRecord("up", settings.stack, settings.backend_url, "succeeded", {})
-
-    if destroy_data:
-        _run(target, "destroy", install_cli, env, unprotect, protect=False)
-
     def run(stack: Any, settings: PulumiSettings) -> PlatformRecord:
+        if destroy_data:
+            # Protection is state metadata: lift it in the state alone. (An `up` of the program with
+            # protect=False would also create whatever an earlier destroy removed, and apply any change
+            # since the last up, just before deleting it all.)
+            ws = stack.workspace
+            ws.pulumi_command.run(
+                ["state", "unprotect", "--all", "--yes", "--stack", stack.name],
+                ws.work_dir,
+                dict(ws.env_vars),
+                on_output,
+            )
         result = stack.destroy(color="never", on_output=on_output, exclude_protected=not destroy_data)
         kept: tuple[str, ...] = ()
         if not destroy_data:
@@ -379,11 +464,14 @@ def destroy(
 
 
 def target_for(stack: Any, plan: Any, state: StateDir, *, render_dir: str | None = None) -> Target | None:
-    """The engine target of a dcinfra stack and its plan; None when it declares no platform."""
-    from dcinfra.platform.objects import build_objects
-    from dcinfra.platform.plan import plan_platform
+    """The engine target of a dcinfra stack and its plan; None when it declares no platform.
 
-    pp = plan_platform(stack, plan)
+    The platform plan is the one :func:`~dcinfra.plan.compile_plan` made (``plan.platform``); ``stack``
+    is kept for the callers' convenience."""
+    from dcinfra.platform.objects import build_objects
+
+    del stack
+    pp = plan.platform
     if pp is None:
         return None
     return Target(pp.stack, build_objects(pp), state, pp.kubeconfig, pp.context, render_dir)

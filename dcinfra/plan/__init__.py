@@ -8,6 +8,8 @@ budget, a switch radix too small, a rule blocking a needed flow). :func:`compile
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from dcinfra.catalog import GPUS, NICS, SWITCHES
 from dcinfra.errors import Problem, StackInvalid
 from dcinfra.model.site import BareMetalSite
@@ -17,6 +19,7 @@ from dcinfra.plan import security as security_mod
 from dcinfra.plan.checks import check_stack
 from dcinfra.plan.hosts import Draft, assign_addresses, make_hosts, place, rail_subnets
 from dcinfra.plan.nccl import nccl_env
+from dcinfra.plan.platform import plan_platform
 from dcinfra.plan.storage import plan_ceph, plan_hdfs, resolve
 from dcinfra.plan.types import (
     FabricPlan,
@@ -30,7 +33,6 @@ from dcinfra.plan.types import (
 from dcinfra.plan.verify import plan_verify
 
 __all__ = ["Plan", "compile_plan", "validate"]
-
 
 
 def _interfaces(stack: Stack) -> dict[str, str]:
@@ -234,11 +236,10 @@ def _check(stack: Stack) -> tuple[list[Problem], Plan | None]:
     plan = _build(stack, planner)
     seen = {(p.path, p.message) for p in problems}
     problems.extend(p for p in planner if (p.path, p.message) not in seen)
-    if plan is not None and not problems and stack.platform is not None:
-        # The platform layer is checked against the compiled plan (namespaces, quotas, versions).
-        from dcinfra.platform.plan import platform_problems
-
-        problems.extend(platform_problems(stack, plan))
+    if plan is not None and not problems:
+        # The platform layer is planned on the compiled plan of the others (hosts, rails, Ceph, the host
+        # firewall), once: its problems (namespaces, quotas, versions) join the rest.
+        plan = replace(plan, platform=plan_platform(stack, plan, problems))
     return problems, (plan if not problems else None)
 
 

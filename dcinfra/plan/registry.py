@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 from dcinfra.model.stack import Stack
-from dcinfra.plan import access, storage, verify
+from dcinfra.plan import access, platform, storage, verify
 from dcinfra.plan.flows import Need
 from dcinfra.plan.hosts import Draft
 
@@ -24,7 +24,7 @@ FLOW_SOURCES: tuple[tuple[str, FlowSource], ...] = (
     ("ceph", storage.ceph_flows),
     ("hdfs", storage.hdfs_flows),
     ("verify", verify.flows),
-    ("platform", access.platform_flows),
+    ("platform", platform.flows),
 )
 
 

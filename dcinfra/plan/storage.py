@@ -210,10 +210,13 @@ def plan_ceph(
         ),
     )
     pools = list(ceph.pools)
-    if ceph.cephfs is not None:
+    # The CephFS's pools are named once, here; the roles and the verify stage read these names.
+    fs = ceph.cephfs.name if ceph.cephfs is not None else None
+    fs_metadata, fs_data = (f"{fs}-metadata", f"{fs}-data") if fs else (None, None)
+    if fs_metadata and fs_data:
         pools.append(
             CephPool(
-                name=f"{ceph.cephfs.name}-metadata",
+                name=fs_metadata,
                 application="cephfs",
                 target_ratio=0.05,
                 size=pools[0].size if pools else 3,
@@ -222,7 +225,7 @@ def plan_ceph(
         )
         pools.append(
             CephPool(
-                name=f"{ceph.cephfs.name}-data",
+                name=fs_data,
                 application="cephfs",
                 target_ratio=1.0,
                 size=pools[0].size if pools else 3,
@@ -243,6 +246,16 @@ def plan_ceph(
         pool_plans.append(CephPoolPlan(p.name, p.size, p.min_size, pg, auto, p.application))
     mon_addrs = tuple(d.addresses.get(ceph.public_network, "") for d in mons)
     release = stack.versions.ceph if stack.versions.ceph in CEPH_RELEASES else "pacific"
+    # The compute client's caps, least privilege: the rbd profile on each RBD pool, the CephFS by name.
+    # Sources: https://docs.ceph.com/en/pacific/rbd/rados-rbd-cmds/ (Create a Block Device User),
+    # https://docs.ceph.com/en/pacific/cephfs/client-auth/ (caps by file system name and data tag).
+    rbd_caps = [f"profile rbd pool={p.name}" for p in pool_plans if p.application == "rbd"]
+    client_caps = {
+        "mon": ", ".join(["profile rbd"] + ([f"allow r fsname={fs}"] if fs else [])),
+        "osd": ", ".join(rbd_caps + ([f"allow rw tag cephfs data={fs}"] if fs else [])),
+        "mds": f"allow rw fsname={fs}" if fs else "",
+        "mgr": ", ".join(rbd_caps),
+    }
     return CephPlan(
         name=ceph.name,
         release=release,
@@ -259,8 +272,11 @@ def plan_ceph(
         public_network=str(pub_cidr),
         cluster_network=str(cl_cidr),
         public_network_name=ceph.public_network,
-        cephfs_name=ceph.cephfs.name if ceph.cephfs else None,
+        cephfs_name=fs,
         cephfs_mount=ceph.cephfs.mount_path if ceph.cephfs else None,
+        cephfs_metadata_pool=fs_metadata,
+        cephfs_data_pool=fs_data,
+        client_caps={kind: caps for kind, caps in client_caps.items() if caps},
         # Without loadable kernel modules there is no ceph.ko, only /dev/fuse: mount with ceph-fuse.
         client_mount="kernel" if site.kernel_modules else "fuse",
         osd_backing=site.osd_backing,

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from dcinfra.catalog.sites import SiteCapabilities
+
+if TYPE_CHECKING:  # its package imports this module: the name is for annotations only
+    from dcinfra.plan.platform.records import PlatformPlan
 
 Tier = Literal["node_leaf", "leaf_spine", "spine_core"]
 
@@ -172,6 +175,9 @@ class CephPlan:
     public_network_name: str  # "storage", "management"
     cephfs_name: str | None
     cephfs_mount: str | None
+    cephfs_metadata_pool: str | None  # the CephFS's metadata pool (one of pools); None without a CephFS
+    cephfs_data_pool: str | None  # the CephFS's data pool (one of pools); None without a CephFS
+    client_caps: dict[str, str]  # the compute client's caps by kind (mon/osd/mds/mgr); empty kinds left out
     client_mount: str  # "fuse" or "kernel": how clients mount CephFS
     osd_backing: str  # "devices" (the declared block devices) or "files" (sparse files, the site's choice)
     # Every daemon shares one machine (the site's shared_machine): smaller OSD memory target, and the
@@ -315,6 +321,9 @@ class Plan:
     verify: VerifyPlan | None
     versions: dict[str, str]
     ssh_user: str
+    # The Kubernetes platform, planned once with the rest (dcinfra.plan.platform); None when the stack
+    # declares none. dcinfra.platform builds its objects from this, never from the stack.
+    platform: PlatformPlan | None = None
 
     @property
     def ceph(self) -> CephPlan | None:

@@ -94,8 +94,8 @@ def plan_verify_storage(stack: Stack, ceph: CephPlan | None, compute: list[str])
         return None  # Rook's cluster: the hosts hold no key to probe it with
     v = stack.verify
     client_pools = [p.name for p in ceph.pools if p.application == "rbd"]
-    if ceph.cephfs_name is not None:
-        client_pools += [p.name for p in ceph.pools if p.name == f"{ceph.cephfs_name}-data"]
+    if ceph.cephfs_data_pool is not None:
+        client_pools.append(ceph.cephfs_data_pool)
     clients = [h for h in compute if h in ceph.clients] or list(ceph.clients)
     pool: str | None
     if clients and client_pools:

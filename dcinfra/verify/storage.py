@@ -20,7 +20,7 @@ on the plan's probe host, a compute host:
 Verdicts:
 
 * ``storage.health``: pass on HEALTH_OK, or when every health check is a warning the ceph role accepts
-  on a lab cluster (``ceph_lab_accepted_health`` in ``roles/ceph/defaults/main.yml``; never on bare
+  on a lab cluster (``ceph_shared_machine_accepted_health`` in ``roles/ceph/defaults/main.yml``; never on bare
   metal); fail otherwise; error when the status could not be read;
 * ``storage.rados.write`` / ``storage.rados.read``: pass when the bench moved data (MB/s > 0); the plan
   has no expected storage bandwidth, so the figures are gated only on working at all; error when the

@@ -78,9 +78,13 @@ def _ok(res: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[st
 def test_up_converges_verifies_then_changes_nothing(env: Env) -> None:
     res = env.run("up", "--yes", "--json")
     OUTPUTS.append(res.stdout + res.stderr)
-    # 3 = verification missed a threshold: a loaded CI machine may be slower than the lab's gate
-    assert res.returncode in (0, 3), res.stderr
     first = json.loads(res.stdout)
+    # The lab's gate is one it meets on 2 cores with Ceph running (stacks/lab.py says how it is
+    # derived), so a missed threshold here is a regression, not noise: exit 0 is required.
+    missed = [
+        c for c in (first.get("verify") or {}).get("checks", []) if c["verdict"] not in ("pass", "info")
+    ]
+    assert res.returncode == 0, f"rc={res.returncode}; checks not passed: {missed}\n{res.stderr[-3000:]}"
     assert first["ok"] and sorted(first["created"]) == [h.name for h in env.plan.hosts]
     assert first["configure"]["changed_total"] > 0
     report = first["verify"]

@@ -41,7 +41,9 @@ pytestmark = requires_lab
 NAME = "vstor"
 OCTET = 196  # management 172.31.196.0/24, compute 172.31.197.0/24
 ACCEPTED = set(
-    yaml.safe_load((ROOT / "playbooks/roles/ceph/defaults/main.yml").read_text())["ceph_lab_accepted_health"]
+    yaml.safe_load((ROOT / "playbooks/roles/ceph/defaults/main.yml").read_text())[
+        "ceph_shared_machine_accepted_health"
+    ]
 )
 STORAGE_CHECKS = (
     "storage.health",

@@ -10,18 +10,15 @@ from typing import Any
 import pytest
 import yaml
 
-from dcinfra.platform import K8sObject, build_objects, plan_platform
+from dcinfra.platform import K8sObject, build_objects
 from dcinfra.platform.gitops import HEADER, GitOpsError, render_gitops
 from dcinfra.platform.objects import Item
 from tests.fixtures.platform.schemas import custom_kinds, validate
-from tests.fixtures.platform.stacks import BENCH_IMAGE, plan_of, with_platform
+from tests.fixtures.platform.stacks import BENCH_IMAGE, platform_of, with_platform
 
 
 def items(name: str = "h100_su", **changes: Any) -> tuple[Item, ...]:
-    stack = with_platform(name, **changes)
-    pp = plan_platform(stack, plan_of(stack))
-    assert pp is not None
-    return build_objects(pp)
+    return build_objects(platform_of(with_platform(name, **changes)))
 
 
 def read_dir(path: Path) -> dict[str, bytes]:
@@ -144,16 +141,9 @@ def test_every_manifest_is_schema_valid(
 
 
 def test_rook_manifests_are_schema_valid(tmp_path: Path) -> None:
-    from dataclasses import replace
-
     stack = with_platform("h100_su", storage="rook")
     stack = stack.model_copy(update={"versions": stack.versions.model_copy(update={"ceph": "reef"})})
-    plan = plan_of(stack)
-    assert plan.ceph is not None
-    plan = replace(plan, storage=replace(plan.storage, ceph=replace(plan.ceph, release="reef")))
-    pp = plan_platform(stack, plan)
-    assert pp is not None
-    record = render_gitops(build_objects(pp), tmp_path, "argocd")
+    record = render_gitops(build_objects(platform_of(stack)), tmp_path, "argocd")
     kinds = set()
     for f in record.files:
         doc = load(tmp_path / f)

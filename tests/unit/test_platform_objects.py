@@ -13,10 +13,20 @@ import pytest
 
 from dcinfra.errors import StackInvalid
 from dcinfra.model.platform import GpuQuota
-from dcinfra.platform import HelmChart, K8sObject, build_objects, plan_platform, platform_problems
+from dcinfra.model.stack import Stack
+from dcinfra.plan import compile_plan
+from dcinfra.plan.platform import NS_VERIFY, POOL_LABEL, RDMA_RESOURCE, PlatformPlan
+from dcinfra.platform import HelmChart, K8sObject, build_objects
 from dcinfra.platform.objects import STACK_LABEL, waves
-from dcinfra.platform.plan import NS_VERIFY, POOL_LABEL, RDMA_RESOURCE, PlatformPlan
-from tests.fixtures.platform.stacks import BENCH_IMAGE, plan_of, reference, with_platform
+from tests.fixtures.platform.stacks import (
+    BENCH_IMAGE,
+    compiled,
+    plan_of,
+    platform_of,
+    problems_of,
+    reference,
+    with_platform,
+)
 
 STANDARD_LABELS = (
     "app.kubernetes.io/component",
@@ -29,9 +39,7 @@ STANDARD_LABELS = (
 
 def platform(name: str = "h100_su", **changes: Any) -> PlatformPlan:
     stack = with_platform(name, **changes) if changes or name != "h100_su" else reference(name)
-    pp = plan_platform(stack, plan_of(stack))
-    assert pp is not None
-    return pp
+    return platform_of(stack)
 
 
 def objects(name: str = "h100_su", **changes: Any) -> dict[str, K8sObject | HelmChart]:
@@ -45,8 +53,17 @@ def of_kind(objs: dict[str, K8sObject | HelmChart], kind: str) -> list[K8sObject
 def test_no_platform_no_objects() -> None:
     stack = reference("lab")
     assert stack.platform is None
-    assert plan_platform(stack, plan_of(stack)) is None
-    assert platform_problems(stack, plan_of(stack)) == []
+    assert compiled(stack).platform is None
+    assert problems_of(stack) == []
+
+
+def test_the_plan_carries_the_platform() -> None:
+    """compile_plan plans the platform once, with the rest: the plan's own field, in its JSON."""
+    from dcinfra.plan.types import to_jsonable
+
+    plan = compile_plan(reference("h100_su"))
+    assert plan.platform is not None and plan.platform.stack == "h100-su"
+    assert to_jsonable(plan)["platform"]["kubernetes_version"] == "1.31"
 
 
 def test_h100_su_object_counts() -> None:
@@ -138,7 +155,7 @@ def test_policies_only_what_every_compute_host_is_allowed() -> None:
     land on any compute host."""
     from dataclasses import replace
 
-    from dcinfra.platform.plan import compile_policies
+    from dcinfra.plan.platform import compile_policies
 
     plan = plan_of(reference("h100_su"))
     gpu1 = f"{plan.host('gpu-001').addresses['storage']}/32"
@@ -155,7 +172,8 @@ def test_policies_only_what_every_compute_host_is_allowed() -> None:
 
 
 def test_tenant_isolation_drops_become_excepts() -> None:
-    from dcinfra.platform.plan import Peer, _peers
+    from dcinfra.plan.platform.policies import _peers
+    from dcinfra.plan.platform.records import Peer
 
     drops = [ipaddress.IPv4Network("10.0.0.16/28")]
     assert _peers(("10.0.0.0/24",), drops) == (Peer("10.0.0.0/24", ("10.0.0.16/28",)),)
@@ -175,18 +193,16 @@ def test_gpu_operator_values_and_toolkit_floor() -> None:
     assert op.values["driver"] == {"enabled": True}
     # too old: an operator that ships a toolkit before the CVE-2025-23266 fix
     stack = with_platform("h100_su", gpu_operator_version="v24.9.2")
-    problems = platform_problems(stack, plan_of(stack))
+    problems = problems_of(stack)
     assert [p.rule for p in problems] == ["platform.toolkit"]
     assert "v24.9.2" in problems[0].message and "v25.3.1" in problems[0].hint
     with pytest.raises(StackInvalid):
-        plan_platform(stack, plan_of(stack))
+        compile_plan(stack)
     # an old operator is fine when a fixed toolkit is forced; a forced old toolkit is not
     stack = with_platform("h100_su", gpu_operator_version="v24.9.2", toolkit_version="v1.17.8")
-    assert platform_problems(stack, plan_of(stack)) == []
+    assert problems_of(stack) == []
     stack = with_platform("h100_su", toolkit_version="v1.16.2")
-    assert [p.path for p in platform_problems(stack, plan_of(stack))] == [
-        "platform.kubernetes.toolkit_version"
-    ]
+    assert [p.path for p in problems_of(stack)] == ["platform.kubernetes.toolkit_version"]
 
 
 def test_no_gpus_no_gpu_operator() -> None:
@@ -263,20 +279,17 @@ def test_ceph_csi_classes_point_at_the_plan_ceph() -> None:
     assert "userKey" not in text and "adminKey" not in text
 
 
+def _squid(stack: Stack) -> Stack:
+    """``stack`` with Ceph squid (Rook 1.17 runs reef or squid, not the reference stacks' pacific)."""
+    return stack.model_copy(update={"versions": stack.versions.model_copy(update={"ceph": "squid"})})
+
+
 def test_rook_is_protected_and_needs_a_supported_release() -> None:
     stack = with_platform("h100_su", storage="rook")
-    problems = platform_problems(stack, plan_of(stack))
+    problems = problems_of(stack)
     assert [p.path for p in problems] == ["versions.ceph"]  # pacific: Rook 1.17 runs reef or squid
-    squid = stack.model_copy(update={"versions": stack.versions.model_copy(update={"ceph": "squid"})})
     # the plan's Ceph release comes from the versions lock
-    from dataclasses import replace
-
-    plan = plan_of(stack)
-    assert plan.ceph is not None
-    plan = replace(plan, storage=replace(plan.storage, ceph=replace(plan.ceph, release="squid")))
-    pp = plan_platform(squid, plan)
-    assert pp is not None
-    objs = {o.key: o for o in build_objects(pp)}
+    objs = {o.key: o for o in build_objects(platform_of(_squid(stack)))}
     cluster = objs["CephCluster/rook-ceph/ceph"]
     assert isinstance(cluster, K8sObject) and cluster.data_bearing
     assert cluster.manifest["spec"]["mon"]["count"] == 3
@@ -288,6 +301,80 @@ def test_rook_is_protected_and_needs_a_supported_release() -> None:
     assert isinstance(rbd, K8sObject)
     assert rbd.manifest["provisioner"] == "rook-ceph.rbd.csi.ceph.com"
     assert rbd.depends_on == ("CephBlockPool/rook-ceph/rbd",)
+
+
+def test_rook_pools_have_their_own_planned_sizes() -> None:
+    """Each CephBlockPool and each pool of the CephFilesystem is as large as the plan sized it (here the
+    CephFS pools copy the first declared pool, an rgw pool of 4), not the first RBD pool's 3."""
+    from dcinfra.model.storage import CephPool
+
+    stack = _squid(with_platform("h100_su", storage="rook"))
+    ceph = stack.storage.ceph
+    assert ceph is not None
+    pools = (
+        CephPool(name="objects", size=4, min_size=3, application="rgw"),
+        CephPool(name="rbd", size=3, min_size=2, application="rbd"),
+        CephPool(name="scratch", size=2, min_size=2, application="rbd"),
+    )
+    storage = stack.storage.model_copy(update={"ceph": ceph.model_copy(update={"pools": pools})})
+    stack = stack.model_copy(update={"storage": storage})
+    plan = compiled(stack)
+    assert plan.ceph is not None and plan.platform is not None
+    planned = {p.name: p.size for p in plan.ceph.pools}
+    assert planned == {"objects": 4, "rbd": 3, "scratch": 2, "datasets-metadata": 4, "datasets-data": 4}
+    objs = {o.key: o for o in build_objects(plan.platform)}
+    blocks = {o.name: o.manifest["spec"] for o in of_kind(objs, "CephBlockPool")}
+    assert {name: spec["replicated"]["size"] for name, spec in blocks.items()} == {"rbd": 3, "scratch": 2}
+    fs = objs["CephFilesystem/rook-ceph/datasets"]
+    assert isinstance(fs, K8sObject)
+    assert fs.manifest["spec"]["metadataPool"]["replicated"]["size"] == planned["datasets-metadata"]
+    data = fs.manifest["spec"]["dataPools"]
+    assert [(d["name"], d["replicated"]["size"]) for d in data] == [("data", planned["datasets-data"])]
+    rbd = objs["StorageClass/_/ceph-rbd"]
+    assert isinstance(rbd, K8sObject) and rbd.manifest["parameters"]["pool"] == "rbd"
+    # no CephObjectStore: the rgw pool is left out, and the plan says so
+    assert "objects" not in blocks and any("'objects'" in n for n in plan.platform.notes)
+
+
+def test_rook_devices_come_from_the_planned_osds() -> None:
+    """Rook's OSDs are the plan's (host -> devices, in OSD order), not the stack's device list; a site
+    that backs OSDs with files cannot run them."""
+    from dataclasses import replace
+
+    from dcinfra.errors import Problem
+    from dcinfra.plan.platform import plan_platform
+    from dcinfra.plan.types import OsdPlan
+
+    stack = _squid(with_platform("h100_su", storage="rook"))
+    plan = compiled(stack)
+    assert plan.ceph is not None and plan.platform is not None and plan.platform.rook is not None
+    hosts = sorted({o.host for o in plan.ceph.osds})
+    assert plan.platform.rook.nodes == tuple(
+        (h, tuple(o.device.removeprefix("/dev/") for o in plan.ceph.osds if o.host == h)) for h in hosts
+    )
+    # a plan whose OSDs differ from the stack's devices: Rook follows the plan
+    osds = (
+        OsdPlan(0, hosts[0], "/dev/sdb"),
+        OsdPlan(1, hosts[0], "/dev/sdc"),
+        OsdPlan(2, hosts[1], "/dev/sdd"),
+    )
+    other = replace(plan, storage=replace(plan.storage, ceph=replace(plan.ceph, osds=osds)))
+    problems: list[Problem] = []
+    pp = plan_platform(stack, other, problems)
+    assert problems == [] and pp is not None and pp.rook is not None
+    assert pp.rook.nodes == ((hosts[0], ("sdb", "sdc")), (hosts[1], ("sdd",)))
+    cluster = {o.key: o for o in build_objects(pp)}["CephCluster/rook-ceph/ceph"]
+    assert isinstance(cluster, K8sObject)
+    assert cluster.manifest["spec"]["storage"]["nodes"] == [
+        {"name": hosts[0], "devices": [{"name": "sdb"}, {"name": "sdc"}]},
+        {"name": hosts[1], "devices": [{"name": "sdd"}]},
+    ]
+    # file-backed OSDs (a site's choice) are no block devices for Rook
+    files = replace(plan.ceph, osds=(OsdPlan(0, hosts[0], "file:8G"),), osd_backing="files")
+    problems = []
+    plan_platform(stack, replace(plan, storage=replace(plan.storage, ceph=files)), problems)
+    assert [(p.path, p.rule) for p in problems] == [("platform.kubernetes.storage", "platform.storage")]
+    assert "file:8G" in problems[0].message
 
 
 def test_kueue_quotas_per_tenant() -> None:
@@ -333,13 +420,13 @@ def test_quota_problems() -> None:
             {"name": "b", "namespaces": ["training"], "gpus": 100},
         ],
     )
-    problems = platform_problems(stack, plan_of(stack))
+    problems = problems_of(stack)
     messages = "\n".join(p.message for p in problems)
     assert "'nope'" in messages  # unknown namespace
     assert "in tenants 'a' and 'b'" in messages  # a namespace in two tenants
     assert "guaranteed 300 GPUs but the compute hosts have 256" in messages
     stack = with_platform("h100_su", namespaces=["training", "kube-system"])
-    assert [p.rule for p in platform_problems(stack, plan_of(stack))] == ["platform.namespaces"]
+    assert [p.rule for p in problems_of(stack)] == ["platform.namespaces"]
 
 
 def test_benchmark_indexed_job() -> None:
@@ -459,10 +546,14 @@ def test_deterministic() -> None:
 
 
 def test_platform_plan_json_is_stable() -> None:
-    from dcinfra.platform.plan import to_json
+    from dcinfra.plan.types import to_jsonable
+
+    def to_json(pp: PlatformPlan | None) -> str:
+        return json.dumps(to_jsonable(pp), indent=2, sort_keys=True)
 
     text = to_json(platform(bench_image=BENCH_IMAGE))
-    assert text == to_json(platform(bench_image=BENCH_IMAGE))
+    # a fresh compile (not the fixtures' cached one) gives the same bytes
+    assert text == to_json(compile_plan(with_platform("h100_su", bench_image=BENCH_IMAGE)).platform)
     doc = json.loads(text)
     assert doc["stack"] == "h100-su" and doc["bench"]["nodes"] == 32
     assert [n["name"] for n in doc["namespaces"]] == sorted(n["name"] for n in doc["namespaces"])

@@ -15,9 +15,9 @@ import pulumi
 import pytest
 from pulumi.runtime.mocks import MockCallArgs, MockMonitor, MockResourceArgs, Mocks
 
-from dcinfra.platform import K8sObject, build_objects, plan_platform
+from dcinfra.platform import K8sObject, build_objects
 from dcinfra.platform.objects import Item
-from tests.fixtures.platform.stacks import BENCH_IMAGE, plan_of, reference, with_platform
+from tests.fixtures.platform.stacks import BENCH_IMAGE, platform_of, reference, with_platform
 
 PROJECT = STACK = "h100-su"
 
@@ -105,10 +105,7 @@ CHART = "kubernetes:helm.sh/v4:Chart"
 
 @pytest.fixture(scope="module")
 def items() -> tuple[Item, ...]:
-    stack = with_platform("h100_su", bench_image=BENCH_IMAGE)
-    pp = plan_platform(stack, plan_of(stack))
-    assert pp is not None
-    return build_objects(pp)
+    return build_objects(platform_of(with_platform("h100_su", bench_image=BENCH_IMAGE)))
 
 
 @pytest.fixture(scope="module")
@@ -263,9 +260,7 @@ def test_inputs_match_the_objects(
 
 
 def test_unprotected_and_render_mode() -> None:
-    stack = reference("h100_su")
-    pp = plan_platform(stack, plan_of(stack))
-    assert pp is not None
+    pp = platform_of(reference("h100_su"))
     registered = run_program(build_objects(pp), render_dir="/tmp/rendered", protect=False)
     assert not [r for r in registered.values() if r.protect]
     # a label patch of a live Node has no manifest to render

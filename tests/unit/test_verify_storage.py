@@ -43,7 +43,7 @@ ROOT = Path(__file__).resolve().parents[2]
 ROLE = ROOT / "playbooks" / "roles" / "verify_storage"
 HOSTS = ("gpu-001", "gpu-002", "gpu-003")
 ACCEPTED = yaml.safe_load((ROOT / "playbooks/roles/ceph/defaults/main.yml").read_text())[
-    "ceph_lab_accepted_health"
+    "ceph_shared_machine_accepted_health"
 ]
 
 RADOS_WRITE = (
@@ -453,7 +453,7 @@ def test_the_plan_without_an_rbd_pool_benches_the_cephfs_data_pool(tmp_path: Pat
     text = (repo_root / "stacks" / "lab.py").read_text()
     text = text.replace('pools=[CephPool(name="rbd", size=3, min_size=2, application="rbd")],', "")
     text = text.replace(
-        "min_busbw_fraction=0.5\n", "min_busbw_fraction=0.5, storage_bench_s=3, storage_file_mib=8\n"
+        "min_busbw_fraction=0.4\n", "min_busbw_fraction=0.4, storage_bench_s=3, storage_file_mib=8\n"
     )
     path = tmp_path / "norbd.py"
     path.write_text(text)

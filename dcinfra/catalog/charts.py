@@ -1,8 +1,9 @@
-"""Facts about the operators the platform installs: Helm repositories, namespaces, version floors.
+"""Facts about the Kubernetes operators the platform installs: Helm repositories, images, version floors.
 
 Each fact names where it comes from. The chart *versions* a stack uses are pinned in the model
-(:class:`dcinfra.model.platform.Kubernetes`); this module only says where the charts live and which
-versions are too old to deploy.
+(:class:`dcinfra.model.platform.Kubernetes`); this module only says where the charts live, which images
+they run and which versions are too old to deploy. The platform plan (:mod:`dcinfra.plan.platform`)
+checks a stack against them; the platform objects (:mod:`dcinfra.platform.objects`) point at them.
 """
 
 from __future__ import annotations
