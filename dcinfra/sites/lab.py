@@ -83,7 +83,11 @@ def _pid_alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    return not Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1].startswith("Z")
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:  # it exited (and was reaped) between the signal and the read
+        return False
+    return not stat.split(") ", 1)[1].startswith("Z")
 
 
 def _links_of_host() -> set[str]:
