@@ -248,7 +248,7 @@ def up(
         applied = {"plan": to_jsonable(plan), "deployed": deployed}
         state.applied_plan.write_text(json.dumps(applied, indent=2, sort_keys=True) + "\n")
         platform = None
-        target = _platform_target(stack, plan, state)
+        target = _platform_target(plan, state)
         if target is not None:
             from dcinfra.engines import pulumi as pulumi_engine
 
@@ -261,13 +261,13 @@ def up(
         return UpRecord(plan.stack, hosts, record, verified, platform)
 
 
-def _platform_target(stack: Stack, plan: Plan, state: StateDir) -> Any:
-    """The Pulumi target when the stack declares a Kubernetes platform (the stage joins only then)."""
-    if stack.platform is None or stack.platform.kubernetes is None:
+def _platform_target(plan: Plan, state: StateDir) -> Any:
+    """The Pulumi target when the plan has a platform (the stage joins only then)."""
+    if plan.platform is None:
         return None
     from dcinfra.engines.pulumi import target_for
 
-    return target_for(stack, plan, state)
+    return target_for(plan, state)
 
 
 def _flatten(value: Any, prefix: str, out: dict[str, Any]) -> None:
@@ -344,7 +344,7 @@ def preview(
         )
         check = _configure(plan, state, hosts, preview_dir, progress or NullProgress(), check=True)
     platform = None
-    target = _platform_target(stack, plan, state)
+    target = _platform_target(plan, state)
     if target is not None:
         from dcinfra.engines import pulumi as pulumi_engine
 
@@ -376,7 +376,7 @@ def destroy(
         if confirm is not None and not confirm(plan):
             raise DcinfraError("destroy cancelled; nothing was touched")
         # Reverse order of up: the platform goes before the hosts it runs on.
-        target = _platform_target(stack, plan, state)
+        target = _platform_target(plan, state)
         if target is not None:
             from dcinfra.engines import pulumi as pulumi_engine
 

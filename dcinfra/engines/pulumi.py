@@ -40,6 +40,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from dcinfra.errors import DcinfraError
+from dcinfra.plan.types import Plan
 from dcinfra.platform.objects import Item
 from dcinfra.platform.program import program
 from dcinfra.state import StateDir
@@ -463,14 +464,12 @@ def destroy(
     return _run(target, "destroy", install_cli, env, run, protect=not destroy_data)
 
 
-def target_for(stack: Any, plan: Any, state: StateDir, *, render_dir: str | None = None) -> Target | None:
-    """The engine target of a dcinfra stack and its plan; None when it declares no platform.
+def target_for(plan: Plan, state: StateDir, *, render_dir: str | None = None) -> Target | None:
+    """The engine target of a plan; None when its stack declares no platform.
 
-    The platform plan is the one :func:`~dcinfra.plan.compile_plan` made (``plan.platform``); ``stack``
-    is kept for the callers' convenience."""
+    The platform plan is the one :func:`~dcinfra.plan.compile_plan` made (``plan.platform``)."""
     from dcinfra.platform.objects import build_objects
 
-    del stack
     pp = plan.platform
     if pp is None:
         return None

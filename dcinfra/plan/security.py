@@ -14,14 +14,13 @@ A needed flow that entry 1 or 2 drops, or that only the default would decide und
 
 from __future__ import annotations
 
-import socket
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
-from ipaddress import IPv4Address, summarize_address_range
 
 from dcinfra.errors import Problem
 from dcinfra.model.security import Rule
 from dcinfra.model.stack import Stack
+from dcinfra.plan.addresses import covering_cidrs
 from dcinfra.plan.flows import Need
 from dcinfra.plan.hosts import Draft
 from dcinfra.plan.registry import needed_flows
@@ -175,24 +174,6 @@ def evaluate(
     return flows
 
 
-def _cidrs(addresses: Iterable[str]) -> tuple[str, ...]:
-    """The smallest list of CIDRs covering exactly ``addresses``.
-
-    Linear in the number of addresses: the planner allocates them in runs, so sorting the integers and
-    summarizing each run is far cheaper than ``collapse_addresses`` over thousands of /32s."""
-    ints = sorted({int.from_bytes(socket.inet_aton(a), "big") for a in addresses})
-    out: list[str] = []
-    start = prev = None
-    for i in [*ints, None]:
-        if start is not None and prev is not None and (i is None or i != prev + 1):
-            out.extend(str(n) for n in summarize_address_range(IPv4Address(start), IPv4Address(prev)))
-            start = None
-        if i is not None and start is None:
-            start = i
-        prev = i
-    return tuple(out)
-
-
 def compile_rulesets(
     stack: Stack, drafts: Sequence[Draft], needs: Sequence[Need], interfaces: dict[str, str]
 ) -> tuple[dict[str, tuple[FirewallRule, ...]], dict[str, str]]:
@@ -217,7 +198,7 @@ def compile_rulesets(
                         addrs.extend(d.rail_addresses)
                     elif network in d.addresses:
                         addrs.append(d.addresses[network])
-                cache[key] = _cidrs(addrs)
+                cache[key] = covering_cidrs(addrs)
         return cache[key]
 
     def iface(network: str | None) -> str | None:

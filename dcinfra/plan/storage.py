@@ -12,6 +12,7 @@ from dcinfra.model.stack import Stack
 from dcinfra.model.storage import CephCluster, CephPool, HdfsCluster, Placement
 from dcinfra.plan.flows import Need, with_roles
 from dcinfra.plan.hosts import Draft
+from dcinfra.plan.refs import unknown_pool
 from dcinfra.plan.types import CephPlan, CephPoolPlan, CrushBucket, HdfsPlan, OsdPlan
 
 # PGs per OSD the Ceph docs target when sizing pools (mon_target_pg_per_osd default 100).
@@ -88,14 +89,7 @@ def resolve(placement: Placement, path: str, drafts: Sequence[Draft], problems: 
     names = {d.name: d for d in drafts}
     for i, p in enumerate(placement.pools):
         if p not in pools:
-            problems.append(
-                Problem(
-                    f"{path}.pools[{i}]",
-                    f"unknown pool {p!r}",
-                    f"pools: {', '.join(sorted(pools))}",
-                    "refs.pool",
-                )
-            )
+            problems.append(unknown_pool(f"{path}.pools[{i}]", p, pools))
     for i, h in enumerate(placement.hosts):
         if h not in names:
             problems.append(

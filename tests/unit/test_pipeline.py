@@ -40,7 +40,7 @@ def test_diff_files_against_the_last_render(tmp_path: Path) -> None:
 
 def test_platform_stage_joins_only_when_declared(tmp_path: Path) -> None:
     lab = load_stack(ROOT / "stacks" / "lab.py", Config())
-    assert _platform_target(lab, compile_plan(lab), StateDir(tmp_path / "lab")) is None
+    assert _platform_target(compile_plan(lab), StateDir(tmp_path / "lab")) is None
     su = load_stack(ROOT / "stacks" / "h100_su.py", Config())
-    target = _platform_target(su, compile_plan(su), StateDir(tmp_path / "h100-su"))
+    target = _platform_target(compile_plan(su), StateDir(tmp_path / "h100-su"))
     assert target is not None and len(target.items) > 10

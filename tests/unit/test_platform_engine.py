@@ -365,12 +365,12 @@ def test_passphrase_file_readable_by_others_is_refused(state: StateDir) -> None:
 
 def test_target_for(state: StateDir) -> None:
     stack = with_platform("h100_su", kubeconfig="/k", context="c")
-    target = engine.target_for(stack, compiled(stack), state)
+    target = engine.target_for(compiled(stack), state)
     assert target is not None
     assert (target.stack, target.kubeconfig, target.context) == ("h100-su", "/k", "c")
     assert target.items == build_objects(platform_of(stack))
     lab = reference("lab")
-    assert engine.target_for(lab, compiled(lab), state) is None
+    assert engine.target_for(compiled(lab), state) is None
 
 
 # --- the CLI: found, checked, installed only when asked --------------------------------------------------

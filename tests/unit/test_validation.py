@@ -653,10 +653,10 @@ CASES = [
     ),
     # security
     Case(
-        "security.refs-zone-pool",
+        "refs.pool-zone",
         "base",
         {"security.zones[1].pools": ["stro"]},
-        "security.refs",
+        "refs.pool",
         "security.zones[1].pools[0]",
         "'stro'",
         "'stor'",
@@ -680,10 +680,10 @@ CASES = [
         "'svc'",
     ),
     Case(
-        "security.refs-tenant-pool",
+        "refs.pool-tenant",
         "base",
         {"security.tenants[0].pools": ["gpu-c"]},
-        "security.refs",
+        "refs.pool",
         "security.tenants[0].pools[0]",
         "'gpu-c'",
     ),
@@ -1006,6 +1006,7 @@ PLANNER_CASES = [
         "refs.pool",
         "storage.ceph.osds.pools[0]",
         "'stro'",
+        "'stor'",
     ),
     Case(
         "refs.host",

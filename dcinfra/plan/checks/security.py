@@ -1,12 +1,12 @@
 """Rules on the security policy (``security``): references between zones, rules, tenants and pools,
 duplicate names, tenants owning pools, rule ports, rule networks and the SSH policy.
 
-Rules (``Problem.rule``): ``security.refs``, ``security.duplicate``, ``security.zones``,
+Rules (``Problem.rule``): ``security.refs``, ``refs.pool``, ``security.duplicate``, ``security.zones``,
 ``security.tenants``, ``security.ports``, ``security.ssh``, ``network.undeclared``
 
-``security.refs`` is the one check for an unknown pool named by a zone or a tenant; an unknown pool in a
-placement (``storage.ceph.osds.pools``, ...) is the planner's ``refs.pool``
-(:func:`dcinfra.plan.storage.resolve`), as only it resolves placements.
+``refs.pool``: an unknown pool named by a zone or a tenant, reported through the same
+:func:`dcinfra.plan.refs.unknown_pool` (one rule id, one hint) as an unknown pool in a placement,
+which the planner finds when it resolves placements (:func:`dcinfra.plan.storage.resolve`).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from collections.abc import Iterator, Sequence
 
 from dcinfra.errors import Problem
 from dcinfra.plan.checks._common import Ctx, declared, dup_names, networks, suggest
+from dcinfra.plan.refs import unknown_pool
 
 __all__ = ["check_security"]
 
@@ -58,12 +59,7 @@ def check_security(ctx: Ctx) -> Iterator[Problem]:
             )
         for j, p in enumerate(z.pools):
             if p not in pool_set:
-                yield Problem(
-                    f"security.zones[{i}].pools[{j}]",
-                    f"zone {z.name!r} names unknown pool {p!r}",
-                    f"{suggest(p, pools)}pools: {', '.join(pools)}",
-                    "security.refs",
-                )
+                yield unknown_pool(f"security.zones[{i}].pools[{j}]", p, pools, f"zone {z.name!r}")
         for j, role in enumerate(z.roles):
             if role not in KNOWN_ROLES:
                 yield Problem(
@@ -144,12 +140,7 @@ def _tenants(ctx: Ctx) -> Iterator[Problem]:
         for j, p in enumerate(t.pools):
             path = f"security.tenants[{i}].pools[{j}]"
             if p not in pools:
-                yield Problem(
-                    path,
-                    f"tenant {t.name!r} names unknown pool {p!r}",
-                    f"{suggest(p, pools)}pools: {', '.join(pools)}",
-                    "security.refs",
-                )
+                yield unknown_pool(path, p, pools, f"tenant {t.name!r}")
             elif p in owner and owner[p] != t.name:
                 yield Problem(
                     path,

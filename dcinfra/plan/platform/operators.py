@@ -10,6 +10,7 @@ from collections.abc import Iterable, Sequence
 from dcinfra.catalog import charts
 from dcinfra.errors import Problem
 from dcinfra.model.platform import Kubernetes
+from dcinfra.plan.addresses import address_runs
 from dcinfra.plan.platform.records import IPAM_BLOCK_PER_NODE, GpuOperatorPlan, NetworkOperatorPlan, RailPlan
 from dcinfra.plan.types import HostPlan, Plan
 
@@ -56,17 +57,7 @@ def gpu_operator(k8s: Kubernetes, problems: list[Problem]) -> GpuOperatorPlan:
 
 def _ranges(addresses: Iterable[str]) -> tuple[tuple[str, str], ...]:
     """Consecutive runs of ``addresses`` as (first, last) pairs, sorted."""
-    ints = sorted({int(ipaddress.IPv4Address(a)) for a in addresses})
-    out: list[tuple[str, str]] = []
-    start = prev = None
-    for i in [*ints, None]:
-        if start is not None and prev is not None and (i is None or i != prev + 1):
-            out.append((str(ipaddress.IPv4Address(start)), str(ipaddress.IPv4Address(prev))))
-            start = None
-        if i is not None and start is None:
-            start = i
-        prev = i
-    return tuple(out)
+    return tuple((str(first), str(last)) for first, last in address_runs(addresses))
 
 
 def network(
