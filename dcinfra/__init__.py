@@ -11,6 +11,18 @@ each taking a typed input and returning a typed record::
                             +--render--> build dir (inventory, host vars, every config file per host)
                             +--provision / configure / platform / verify (real engines)
 
+Where things live (low to high; ``tests/unit/test_architecture.py`` keeps imports flowing this way
+and free of circles): :mod:`dcinfra.errors` (errors and exit codes) -> :mod:`dcinfra.catalog` (facts
+with sources, site capabilities) -> :mod:`dcinfra.model` (the Stack) -> :mod:`dcinfra.plan` (the pure
+Plan: one module per layer, its flows in :mod:`dcinfra.plan.registry`, its rules in
+:mod:`dcinfra.plan.checks`) -> :mod:`dcinfra.render`, :mod:`dcinfra.platform`, :mod:`dcinfra.sites`
+(files, Kubernetes objects, hosts) -> :mod:`dcinfra.engines` (Ansible, Pulumi) -> :mod:`dcinfra.verify`
+-> :mod:`dcinfra.pipeline` -> :mod:`dcinfra.cli`.
+
+A **layer** (compute, ceph, hdfs, platform, ...) plugs into the same mirrored places in each stage; a
+**site** is a set of capabilities (``Plan.site``) plus a provider, and nothing but its provider asks
+which site it is. CONTRIBUTING.md has the recipes.
+
 Public API for stack authors: the model classes re-exported here, plus :mod:`dcinfra.config` for
 ``--config key=value`` values. Everything else is internal.
 """
