@@ -39,6 +39,7 @@ class SiteCapabilities:
     max_mtu: int | None  # largest MTU the site's links carry; None: what the declared hardware allows
     ceph_releases: tuple[str, ...]  # Ceph releases the hosts can run (from their image); (): any
     python_interpreter: str | None  # Python Ansible uses on the hosts; None: Ansible's discovery
+    ssh_port: int  # the port sshd already listens on, on every host (dcinfra connects there, never moves it)
     description: str  # one line for people: where the hosts are
     settings: dict[str, Any] = field(default_factory=dict)  # read only by the provider (bridge prefix, ...)
 
@@ -68,6 +69,7 @@ LAB = SiteCapabilities(
     # The host image's Debian Python: discovery could pick a user-level shim (pyenv) of the controller
     # that does not work over SSH.
     python_interpreter="/usr/bin/python3",
+    ssh_port=22,
     description="namespaced nodes on this machine",
 )
 
@@ -89,6 +91,7 @@ BAREMETAL = SiteCapabilities(
     max_mtu=None,
     ceph_releases=(),
     python_interpreter=None,
+    ssh_port=22,
     description="existing servers reached over SSH",
 )
 

@@ -77,10 +77,13 @@ class BareMetalSite(Spec):
     """The user Ansible connects as (with sudo where it is not root)."""
     ssh_key_file: str | None = None
     """Private key file for SSH; None uses the SSH agent. The key itself never enters dcinfra's files."""
+    ssh_port: int = Field(default=22, ge=1, le=65535)
+    """The port the hosts' sshd already listens on (``ssh_port=2222``): dcinfra connects there, probes
+    it, and the host firewall admits SSH on it; it never moves sshd to another port."""
 
     def capabilities(self) -> SiteCapabilities:
         """What existing servers can do (:data:`dcinfra.catalog.sites.BAREMETAL`)."""
-        return capabilities_for(self.kind)
+        return capabilities_for(self.kind, ssh_port=self.ssh_port)
 
 
 Site = LabSite | BareMetalSite

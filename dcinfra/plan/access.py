@@ -13,6 +13,7 @@ def flows(stack: Stack, drafts: Sequence[Draft]) -> list[Need]:
     """The access every host needs: SSH from the management CIDR (how dcinfra and operators reach it)."""
     mgmt = str(stack.security.ssh.management_cidr or stack.fabric.management.cidr)
     everyone = frozenset(d.name for d in drafts)
+    port = str(stack.site.capabilities().ssh_port)  # where sshd already listens
     return [
-        Need("ssh", frozenset(), everyone, "tcp", ("22",), "management", mgmt, "all hosts", (mgmt,), "host")
+        Need("ssh", frozenset(), everyone, "tcp", (port,), "management", mgmt, "all hosts", (mgmt,), "host")
     ]

@@ -107,6 +107,7 @@ def all_yml(plan: Plan) -> bytes:
             if plan.site.python_interpreter
             else {}
         ),
+        **({"ansible_port": plan.site.ssh_port} if plan.site.ssh_port != 22 else {}),
         "dcinfra_stack": plan.stack,
         # What the site's hosts can do; roles branch on these, never on the site's kind. The
         # provider's own settings stay out.

@@ -31,19 +31,21 @@ class BareMetal:
         return []
 
     def _probe(self, h: HostPlan) -> HostStatus:
-        addr = h.addresses["management"]
+        addr, port = h.addresses["management"], self.plan.site.ssh_port
         try:
-            with socket.create_connection((addr, 22), timeout=CONNECT_TIMEOUT_S) as s:
+            with socket.create_connection((addr, port), timeout=CONNECT_TIMEOUT_S) as s:
                 s.settimeout(CONNECT_TIMEOUT_S)
                 banner = s.recv(64)
         except OSError as e:
-            return HostStatus(h.name, "unreachable", addr, f"{addr}:22: {e.strerror or e}")
+            return HostStatus(h.name, "unreachable", addr, f"{addr}:{port}: {e.strerror or e}")
         if not banner.startswith(b"SSH-"):
-            return HostStatus(h.name, "unreachable", addr, f"{addr}:22 answers but not with an SSH banner")
+            return HostStatus(
+                h.name, "unreachable", addr, f"{addr}:{port} answers but not with an SSH banner"
+            )
         return HostStatus(h.name, "reachable", addr, banner.decode(errors="replace").strip())
 
     def status(self) -> list[HostStatus]:
-        """Every host probed in parallel (TCP connect + SSH banner on port 22)."""
+        """Every host probed in parallel (TCP connect + SSH banner on the site's SSH port)."""
         with ThreadPoolExecutor(max_workers=min(64, max(1, len(self.plan.hosts)))) as pool:
             return list(pool.map(self._probe, self.plan.hosts))
 

@@ -13,12 +13,10 @@ import json
 import os
 import shutil
 import signal
-import socket
 import stat
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -41,6 +39,7 @@ from dcinfra.engines.ansible import (
     scrub,
 )
 from dcinfra.errors import DcinfraError
+from tests.conftest import SshServer
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "ansible"
 CEPH_KEY = "AQAA8VNlAAAAABAAAAECAwQFBgcICQoLDA0ODw=="  # the key fail.yml puts in its message
@@ -434,65 +433,16 @@ def test_rich_progress_on_a_terminal_shows_a_live_table() -> None:
 # Real SSH (tuned and untuned), when this machine has sshd
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
-def sshd(tmp_path: Path) -> Iterator[tuple[Path, Path]]:
-    """An sshd on 127.0.0.1 for the current user; yields (inventory, client key)."""
-    sshd_bin = shutil.which("sshd") or "/usr/sbin/sshd"
-    if not Path(sshd_bin).exists() or shutil.which("ssh-keygen") is None:
-        pytest.skip("needs sshd and ssh-keygen")
-    d = tmp_path / "sshd"
-    d.mkdir()
-    for name in ("host_key", "client_key"):
-        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(d / name)], check=True)
-    (d / "authorized_keys").write_text((d / "client_key.pub").read_text())
-    port = _free_port()
-    sftp = next(
-        (p for p in ("/usr/lib/openssh/sftp-server", "/usr/libexec/openssh/sftp-server") if Path(p).exists()),
-        "internal-sftp",
-    )
-    (d / "sshd_config").write_text(
-        f"Port {port}\nListenAddress 127.0.0.1\nHostKey {d / 'host_key'}\n"
-        f"AuthorizedKeysFile {d / 'authorized_keys'}\nPidFile {d / 'sshd.pid'}\n"
-        "UsePAM no\nStrictModes no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n"
-        f"PermitRootLogin prohibit-password\nLogLevel ERROR\nSubsystem sftp {sftp}\n"
-    )
-    # sshd refuses to start without its privilege separation directory, which only a booted system's
-    # tmpfiles.d creates: prepare it, as the lab does for its nodes.
-    if os.geteuid() == 0:
-        Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
-    proc = subprocess.Popen(
-        [sshd_bin, "-D", "-e", "-f", str(d / "sshd_config")],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:  # sshd is installed: not starting is a failure, not a gap to skip
-            pytest.fail(f"sshd did not start: {proc.stderr.read().decode() if proc.stderr else ''}")
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                break
-        time.sleep(0.05)
-    else:
-        proc.kill()
-        pytest.fail(f"sshd did not listen on 127.0.0.1:{port} within 5 s")
+def sshd(tmp_path: Path, ssh_server: SshServer) -> tuple[Path, Path]:
+    """The shared loopback sshd as an inventory of two hosts; yields (inventory, client key)."""
     python = "/usr/bin/python3" if Path("/usr/bin/python3").exists() else sys.executable
     inv = tmp_path / "ssh-inventory.ini"
     inv.write_text(
-        "".join(f"{n} ansible_host=127.0.0.1 ansible_port={port}\n" for n in ("node1", "node2"))
+        "".join(f"{n} ansible_host=127.0.0.1 ansible_port={ssh_server.port}\n" for n in ("node1", "node2"))
         + f"[all:vars]\nansible_python_interpreter={python}\n"
     )
-    try:
-        yield inv, d / "client_key"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=5)
+    return inv, ssh_server.client_key
 
 
 def test_over_ssh_tuned_and_untuned_both_converge(tmp_path: Path, sshd: tuple[Path, Path]) -> None:

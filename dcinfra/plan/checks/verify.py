@@ -9,20 +9,24 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 
 from dcinfra.errors import Problem
+from dcinfra.plan import platform, storage
+from dcinfra.plan import verify as verify_plan
 from dcinfra.plan.checks._common import Ctx, pow2
 from dcinfra.plan.hosts import Draft
 
 __all__ = ["check_verify"]
 
-# Ports that services of the stack hold on hosts (kept in step with dcinfra.plan.security).
-SSH_PORT = 22
-IPERF3_PORT = 5201
-CEPH_MON_PORTS = (3300, 6789)
-CEPH_DAEMON_RANGE = (6800, 7300)
-HDFS_NAMENODE_PORTS = (8020, 9870)
-HDFS_DATANODE_PORTS = (9864, 9866, 9867)
-K8S_API_PORT = 6443
-KUBELET_PORT = 10250
+# Ports that services of the stack hold on hosts: the ones the layers' flows declare.
+IPERF3_PORT = int(verify_plan.IPERF3_PORT)
+CEPH_MON_PORTS = tuple(int(p) for p in storage.CEPH_MON_PORTS)
+CEPH_DAEMON_RANGE = (
+    int(storage.CEPH_DAEMON_PORTS[0].split("-")[0]),
+    int(storage.CEPH_DAEMON_PORTS[0].split("-")[1]),
+)
+HDFS_NAMENODE_PORTS = tuple(int(p) for p in storage.HDFS_NAMENODE_PORTS)
+HDFS_DATANODE_PORTS = tuple(int(p) for p in storage.HDFS_DATANODE_PORTS)
+K8S_API_PORT = int(platform.K8S_API_PORT)
+KUBELET_PORT = int(platform.KUBELET_PORT)
 
 
 def check_verify(ctx: Ctx) -> Iterator[Problem]:
@@ -54,7 +58,8 @@ def check_verify(ctx: Ctx) -> Iterator[Problem]:
 def _ports_on_compute(ctx: Ctx) -> list[tuple[int, int, str]]:
     """Port ranges that services hold on at least one compute host."""
     stack = ctx.stack
-    taken = [(SSH_PORT, SSH_PORT, "sshd"), (IPERF3_PORT, IPERF3_PORT, "iperf3 (the link check)")]
+    ssh = ctx.site.ssh_port
+    taken = [(ssh, ssh, "sshd"), (IPERF3_PORT, IPERF3_PORT, "iperf3 (the link check)")]
     needs_drafts = (
         stack.storage.ceph is not None
         or stack.storage.hdfs is not None

@@ -99,6 +99,12 @@ RESERVED_NAMESPACES = frozenset(
 )
 
 
+# kube-apiserver's secure port and the kubelet's API. Source:
+# https://kubernetes.io/docs/reference/networking/ports-and-protocols/
+K8S_API_PORT = "6443"
+KUBELET_PORT = "10250"
+
+
 def flows(stack: Stack, drafts: Sequence[Draft]) -> list[Need]:
     """Kubernetes: every host to the API server, the control plane to every kubelet."""
     k8s = stack.platform.kubernetes if stack.platform else None
@@ -112,7 +118,7 @@ def flows(stack: Stack, drafts: Sequence[Draft]) -> list[Need]:
             everyone,
             cp,
             "tcp",
-            ("6443",),
+            (K8S_API_PORT,),
             "management",
             "all hosts",
             "k8s-control-plane",
@@ -123,7 +129,7 @@ def flows(stack: Stack, drafts: Sequence[Draft]) -> list[Need]:
             cp,
             everyone,
             "tcp",
-            ("10250",),
+            (KUBELET_PORT,),
             "management",
             "k8s-control-plane",
             "all hosts",
