@@ -139,6 +139,7 @@ class DestroyRecord:
     stack: str
     teardown: TeardownRecord
     removed_state: list[str] = field(default_factory=list)
+    platform: Any = None  # the Pulumi destroy (dcinfra.engines.pulumi.PlatformRecord) when there is one
 
     def to_dict(self) -> dict[str, Any]:
         """JSON for ``--json``."""
@@ -146,6 +147,7 @@ class DestroyRecord:
             "stack": self.stack,
             "removed": list(self.teardown.removed) + self.removed_state,
             "kept": list(self.teardown.kept),
+            "platform": self.platform.to_dict() if self.platform else None,
         }
 
 
@@ -377,11 +379,18 @@ def destroy(
             raise DcinfraError("destroy cancelled; nothing was touched")
         # Reverse order of up: the platform goes before the hosts it runs on.
         target = _platform_target(plan, state)
+        platform = None
         if target is not None:
             from dcinfra.engines import pulumi as pulumi_engine
 
             steps.step("platform (Pulumi)")
-            pulumi_engine.destroy(target, destroy_data=destroy_data, install_cli=install_pulumi)
+            platform = pulumi_engine.destroy(target, destroy_data=destroy_data, install_cli=install_pulumi)
+        # Protected (data-bearing) platform resources stay without --destroy-data: say which.
+        why = "(data-bearing, protected; --destroy-data removes it)"
+        platform_kept = [
+            f"platform resource {urn.rsplit('::', 1)[-1]} {why}"
+            for urn in (platform.kept if platform is not None else ())
+        ]
         provider = provider_for(plan, state)
         kept: list[str] = []
         if deployed:
@@ -389,8 +398,8 @@ def destroy(
         # Persistent SSH masters would outlive the nodes they talk to.
         close_ssh_masters(state.runs)
         teardown = provider.teardown(steps)
-        if kept:
-            teardown = TeardownRecord(teardown.removed, (*teardown.kept, *kept))
+        if kept or platform_kept:
+            teardown = TeardownRecord(teardown.removed, (*teardown.kept, *kept, *platform_kept))
         removed = []
         # Host keys and cached facts describe hosts that no longer exist: a recreated lab node has new
         # host keys, and stale facts would mislead the next run.
@@ -405,7 +414,7 @@ def destroy(
             if p.exists():
                 shutil.rmtree(p) if p.is_dir() else p.unlink()
                 removed.append(str(p))
-        return DestroyRecord(plan.stack, teardown, removed)
+        return DestroyRecord(plan.stack, teardown, removed, platform)
 
 
 def _destroy_storage(plan: Plan, state: StateDir, provider: SiteProvider, steps: Progress) -> list[str]:

@@ -76,14 +76,17 @@ class BareMetalSite(Spec):
     ssh_user: str = "root"
     """The user Ansible connects as (with sudo where it is not root)."""
     ssh_key_file: str | None = None
-    """Private key file for SSH; None uses the SSH agent. The key itself never enters dcinfra's files."""
+    """Private key file for SSH (``$DCINFRA_SSH_KEY``, when set, takes precedence: a CI runner's secret
+    file); None uses the SSH agent. Only the path is recorded; the key never enters dcinfra's files."""
     ssh_port: int = Field(default=22, ge=1, le=65535)
     """The port the hosts' sshd already listens on (``ssh_port=2222``): dcinfra connects there, probes
     it, and the host firewall admits SSH on it; it never moves sshd to another port."""
 
     def capabilities(self) -> SiteCapabilities:
         """What existing servers can do (:data:`dcinfra.catalog.sites.BAREMETAL`)."""
-        return capabilities_for(self.kind, ssh_port=self.ssh_port)
+        # The key file is the provider's business alone (its settings); its path, never the key.
+        key = {"ssh_key_file": self.ssh_key_file} if self.ssh_key_file else {}
+        return capabilities_for(self.kind, ssh_port=self.ssh_port, **key)
 
 
 Site = LabSite | BareMetalSite

@@ -24,7 +24,13 @@ class BareMetal:
     def __init__(self, plan: Plan, state: StateDir, ssh_key: str | None = None) -> None:
         self.plan = plan
         self.state = state
-        self.ssh_key = ssh_key or os.environ.get("DCINFRA_SSH_KEY", "")
+        # The key Ansible uses, first found: given here, $DCINFRA_SSH_KEY (a CI runner's secret file),
+        # the stack's BareMetalSite(ssh_key_file=...); none: the SSH agent.
+        self.ssh_key = (
+            ssh_key
+            or os.environ.get("DCINFRA_SSH_KEY", "")
+            or str(plan.site.settings.get("ssh_key_file") or "")
+        )
 
     def prerequisites(self) -> list[str]:
         """Nothing to install on the controller beyond dcinfra itself (ssh comes with openssh-client)."""

@@ -289,8 +289,13 @@ def test_destroy_keeps_protected_platform_resources_unless_destroy_data(
 
     pipeline.up(stack, state, steps=site, run_verify=False)
     site.events.clear()
-    pipeline.destroy(stack, state, steps=site)
+    record = pipeline.destroy(stack, state, steps=site)
     assert site.events.index("pulumi destroy") < site.events.index("teardown")
+    # what stayed is reported, by name, with how to remove it
+    assert [k for k in record.teardown.kept if k.startswith("platform resource")] == [
+        "platform resource training (data-bearing, protected; --destroy-data removes it)"
+    ]
+    assert record.to_dict()["platform"]["operation"] == "destroy"
     assert "--exclude-protected" in cli.ran("destroy")[-1] and cli.ran("state unprotect") == []
     left = resources(cli, state, "lab")
     assert {u.rsplit("::", 1)[-1] for u, r in left.items() if r.get("protect")} == protected

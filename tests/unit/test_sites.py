@@ -62,22 +62,25 @@ def test_baremetal_names_every_unreachable_host(tmp_path: Path, monkeypatch: pyt
 
 
 def test_baremetal_reaches_a_real_sshd_and_configures_it_over_ssh(
-    tmp_path: Path, ssh_server: SshServer
+    tmp_path: Path, ssh_server: SshServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A reachable bare-metal host, for real: an sshd on loopback at the site's ssh_port. The provider
     probes it (TCP and the SSH banner), the plan admits SSH on that port, the inventory carries it,
     and Ansible runs a play on the host over SSH with the provider's identity."""
     stack_text = STACK.replace(
         'BareMetalHost(name="nd-002", management_ip="127.0.0.2")]',
-        f'BareMetalHost(name="nd-002", management_ip="127.0.0.2")], ssh_port={ssh_server.port}',
+        f'BareMetalHost(name="nd-002", management_ip="127.0.0.2")], ssh_port={ssh_server.port}, '
+        f"ssh_key_file={str(ssh_server.client_key)!r}",
     )
     (tmp_path / "bm.py").write_text(stack_text)
+    monkeypatch.delenv("DCINFRA_SSH_KEY", raising=False)
     plan = compile_plan(load_stack(tmp_path / "bm.py", Config()))
     assert plan.site.ssh_port == ssh_server.port
     ssh = next(f for f in plan.security.flows if f.name == "ssh")
     assert ssh.ports == (str(ssh_server.port),)
     state = StateDir(tmp_path / "state" / "bm")
-    provider = BareMetal(plan, state, ssh_key=str(ssh_server.client_key))
+    provider = provider_for(plan, state)  # the key comes from the stack's ssh_key_file
+    assert isinstance(provider, BareMetal)
     hosts = provider.provision(_Steps())
     assert [(h.name, h.state) for h in hosts.hosts] == [("nd-001", "reachable"), ("nd-002", "reachable")]
     assert all(h.detail.startswith("SSH-2.0-OpenSSH") for h in hosts.hosts)
