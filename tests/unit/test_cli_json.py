@@ -231,7 +231,7 @@ def test_destroy(runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPa
     record = DestroyRecord("lab", TeardownRecord(("netns dcinfra-lab-node-001",)), [])
     monkeypatch.setattr(dcinfra.pipeline, "destroy", lambda *a, **k: record)
     doc = one_document(invoke(runner, "destroy", LAB, "--yes", "--json"), 0)
-    assert doc == {"stack": "lab", "removed": ["netns dcinfra-lab-node-001"], "kept": []}
+    assert doc == {"stack": "lab", "removed": ["netns dcinfra-lab-node-001"], "kept": [], "platform": None}
 
 
 def test_destroy_on_a_stale_lock(runner: CliRunner, tmp_path: Path) -> None:
