@@ -441,10 +441,8 @@ def _destroy_storage(plan: Plan, state: StateDir, provider: SiteProvider, steps:
         forks=len(plan.hosts),
     )
     if not record.ok:
-        first = record.failures[0] if record.failures else None
-        where = f"{first.host} | {first.task}: {first.message}" if first else record.error
         raise DcinfraError(
-            f"removing the storage data failed ({where}); nothing was torn down "
+            f"removing the storage data failed ({record.first_failure}); nothing was torn down "
             f"(artifacts: {record.artifacts_dir})"
         )
     return kept

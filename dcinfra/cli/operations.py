@@ -137,10 +137,10 @@ def preview(
         else:
             out().print(preview_summary(record))
         if record.check is not None and not record.check.ok:
-            first = record.check.failures[0] if record.check.failures else None
-            where = f"{first.host} | {first.task}: {first.message}" if first else record.check.error
+            check = record.check
             err().print(
-                f"✗ preview: the Ansible check run failed ({where}); artifacts: {record.check.artifacts_dir}",
+                f"✗ preview: the Ansible check run failed ({check.first_failure}); "
+                f"artifacts: {check.artifacts_dir}",
                 style="red",
                 markup=False,
             )

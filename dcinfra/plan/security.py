@@ -128,35 +128,20 @@ def evaluate(
                     deciders.add(why)
                     if not ok and blocked is None:
                         blocked = (why, src_host, dst_host)
-        if blocked is None:
-            flows.append(
-                Flow(
-                    need.name,
-                    need.src_desc,
-                    need.dst_desc,
-                    need.protocol,
-                    need.ports,
-                    need.network,
-                    "; ".join(sorted(deciders)),
-                    True,
-                    need.layer,
-                    need.scope,
+        if blocked is not None:
+            why, src_host, dst_host = blocked
+            ports = ",".join(need.ports) or "all ports"
+            example = f"{src_host or need.src_cidrs[0]} -> {dst_host}"
+            problems.append(
+                Problem(
+                    why.split(" ", 1)[0],
+                    f"blocks flow {need.name!r} ({need.protocol}/{ports} from {need.src_desc} to "
+                    f"{need.dst_desc} on the {need.network} network), e.g. {example}; decided by {why}",
+                    "the stack needs this flow: narrow or reorder the rule, allow it explicitly, or set "
+                    "allow_required_flows=True",
+                    "security.blocks-flow",
                 )
             )
-            continue
-        why, src_host, dst_host = blocked
-        ports = ",".join(need.ports) or "all ports"
-        example = f"{src_host or need.src_cidrs[0]} -> {dst_host}"
-        problems.append(
-            Problem(
-                why.split(" ", 1)[0],
-                f"blocks flow {need.name!r} ({need.protocol}/{ports} from {need.src_desc} to "
-                f"{need.dst_desc} on the {need.network} network), e.g. {example}; decided by {why}",
-                "the stack needs this flow: narrow or reorder the rule, allow it explicitly, or set "
-                "allow_required_flows=True",
-                "security.blocks-flow",
-            )
-        )
         flows.append(
             Flow(
                 need.name,
@@ -165,8 +150,8 @@ def evaluate(
                 need.protocol,
                 need.ports,
                 need.network,
-                why,
-                False,
+                "; ".join(sorted(deciders)) if blocked is None else blocked[0],
+                blocked is None,
                 need.layer,
                 need.scope,
             )

@@ -143,9 +143,9 @@ def run_verify(plan: Plan, state: StateDir, *, ssh_key: str, progress: ProgressS
         progress=progress,
     )
     if not run.ok:
-        first = run.failures[0] if run.failures else None
-        where = f"{first.host} | {first.task}: {first.message}" if first else run.error
-        raise DcinfraError(f"the verify playbook failed: {where} (artifacts: {run.artifacts_dir})")
+        raise DcinfraError(
+            f"the verify playbook failed: {run.first_failure} (artifacts: {run.artifacts_dir})"
+        )
     # Each node's first global rank: torchrun numbers ranks node by node.
     first_rank: dict[str, int] = {}
     for x in launches:

@@ -132,6 +132,14 @@ class RunRecord:
         """The playbook completed on every host without a failure."""
         return self.status == "successful" and not self.failures
 
+    @property
+    def first_failure(self) -> str:
+        """Where the run failed, for one-line messages: ``host | task: message``, or the run's error."""
+        if not self.failures:
+            return self.error
+        first = self.failures[0]
+        return f"{first.host} | {first.task}: {first.message}"
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready form (``--json``): per-host ok/changed/failed/unreachable/skipped and the lists."""
         return {
