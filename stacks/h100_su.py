@@ -3,7 +3,8 @@
 - 32 x HGX H100 (8 GPUs, 8 x ConnectX-7 400G NDR, one per rail), 4 per 44 kW air-cooled rack
 - QM9700 64-port NDR switches, rail-optimized, non-blocking: 8 leaves, 4 spines
 - 6 storage servers carrying Ceph (3 mons, RBD, CephFS for datasets) and HDFS
-- 3 service nodes for the Kubernetes control plane
+- 3 service nodes for the Kubernetes control plane, the Slurm controllers (primary and backup) and
+  Slurm accounting
 - management, storage (jumbo frames) and compute networks; default-deny security with zones
 """
 
@@ -26,6 +27,9 @@ from dcinfra import (
     Rack,
     Rule,
     Security,
+    Slurm,
+    SlurmAccounting,
+    SlurmPartition,
     SshPolicy,
     Stack,
     Storage,
@@ -121,5 +125,10 @@ stack = Stack(
         kubernetes=Kubernetes(
             version="1.31", control_plane=Placement(pools=["svc"]), namespaces=["training", "inference"]
         )
+    ),
+    scheduler=Slurm(
+        controller=Placement(hosts=["svc-001", "svc-002"]),
+        accounting=SlurmAccounting(database=Placement(hosts=["svc-003"])),
+        partitions=[SlurmPartition(name="gpu", pools=["gpu"], default=True, max_time="2-00:00:00")],
     ),
 )

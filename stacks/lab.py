@@ -1,8 +1,8 @@
 """The embedded default: three CPU-only lab nodes on this machine, each a set of Linux namespaces.
 
 Management and compute networks on host-local bridges, a Ceph cluster with a monitor and a file-backed
-OSD on every node, CephFS mounted on every node, and a default-deny firewall that allows only the
-flows the stack needs.
+OSD on every node, CephFS mounted on every node, Slurm (controller and accounting on the first node,
+every node a compute node), and a default-deny firewall that allows only the flows the stack needs.
 
     dcinfra validate stacks/lab.py
     dcinfra plan stacks/lab.py
@@ -22,6 +22,8 @@ from dcinfra import (
     Placement,
     Rack,
     Security,
+    Slurm,
+    SlurmAccounting,
     Stack,
     Storage,
     VerifySettings,
@@ -61,6 +63,14 @@ stack = Stack(
         )
     ),
     security=Security(default="deny", zones=[Zone(name="nodes", pools=["node"])]),
+    # Slurm: the controller, slurmdbd and MariaDB on the first node, every node a compute node. The lab
+    # has no GPUs: each node advertises 2 stand-in GPUs to Slurm so `--gres=gpu:N` requests schedule
+    # (scheduling only; verify never counts them as GPUs).
+    scheduler=Slurm(
+        controller=Placement(hosts=["node-001"]),
+        accounting=SlurmAccounting(database=Placement(hosts=["node-001"])),
+        standin_gpus=2,
+    ),
     # The gate, derived. The lab shapes its compute veths to the declared 10 Gb/s (expected: iperf3
     # 1.125 GB/s, all-reduce busbw 1.12 GB/s), but its 3 nodes and their Ceph daemons share this
     # machine's 2 cores, and gloo reduces on the CPU: the all-reduce is CPU-bound before the link.

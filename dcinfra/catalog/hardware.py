@@ -284,6 +284,11 @@ class NodeProfile:
     memory_gb: int  # system memory, GB
     power_kw: float  # maximum system power, kW (what a rack budget must hold)
     source: str
+    # CPU topology (Slurm's node lines and gres.conf affinity): every 8-GPU server here is a 2-socket
+    # board with SMT/Hyper-Threading on (the DGX user guides' default); GPUs are split evenly across
+    # the sockets (GPU 0-3 on socket 0, 4-7 on socket 1: NVIDIA's HGX reference topology).
+    sockets: int = 2
+    threads_per_core: int = 2
 
 
 NODE_PROFILES: dict[str, NodeProfile] = {
@@ -397,6 +402,8 @@ NODE_PROFILES: dict[str, NodeProfile] = {
             2,
             0.1,
             "https://man7.org/linux/man-pages/man7/namespaces.7.html",
+            sockets=1,
+            threads_per_core=1,
         ),
     )
 }

@@ -35,6 +35,8 @@ class SiteCapabilities:
     emulated_network: bool  # the fabric is Linux bridges and veths: only 'lab-bridge'/'lab-veth' fit it
     shared_machine: bool  # every host is on one physical machine: fault-tolerance minimums do not apply
     gpus: bool  # hosts can have GPUs
+    cgroups: bool  # daemons may create and constrain cgroups (Slurm's cgroup.conf, task/cgroup)
+    hardware_detectable: bool  # a host reports its own declared CPUs and memory (lab nodes see the machine)
     max_hosts: int | None  # most hosts the site can hold; None: no limit of its own
     max_mtu: int | None  # largest MTU the site's links carry; None: what the declared hardware allows
     ceph_releases: tuple[str, ...]  # Ceph releases the hosts can run (from their image); (): any
@@ -62,6 +64,10 @@ LAB = SiteCapabilities(
     emulated_network=True,
     shared_machine=True,
     gpus=False,
+    # Lab nodes share the machine's cgroup tree (no delegation into a node) and see all of its CPUs and
+    # memory, not the declared profile's.
+    cgroups=False,
+    hardware_detectable=False,
     # 2 cores here; every lab node runs sshd, Ceph daemons and torch.
     max_hosts=16,
     max_mtu=9000,
@@ -87,6 +93,8 @@ BAREMETAL = SiteCapabilities(
     emulated_network=False,
     shared_machine=False,
     gpus=True,
+    cgroups=True,
+    hardware_detectable=True,
     max_hosts=None,
     max_mtu=None,
     ceph_releases=(),

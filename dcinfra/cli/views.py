@@ -107,6 +107,7 @@ def render_plan_summary(plan: Plan) -> RenderableType:
     parts.extend(_fabric_section(plan))
     parts.extend(_ceph_section(plan))
     parts.extend(_hdfs_section(plan))
+    parts.extend(_slurm_section(plan))
     parts.extend(_security_section(plan))
     parts.extend(_verify_section(plan))
     if plan.versions:
@@ -323,6 +324,51 @@ def _hdfs_section(plan: Plan) -> list[RenderableType]:
         ("dirs", f"name {', '.join(h.name_dirs)}; data {', '.join(h.data_dirs)}"),
     ]
     return [section_title("HDFS"), kv_grid(rows)]
+
+
+def _slurm_section(plan: Plan) -> list[RenderableType]:
+    s = plan.slurm
+    if s is None:
+        return []
+    gpus = sum(n.gpus for n in s.nodes if not n.standin)
+    standins = sum(n.gpus for n in s.nodes if n.standin)
+    gres = plural(gpus, "GPU") + (f" (+{standins} stand-ins for scheduling only)" if standins else "")
+    ctl = ", ".join(f"{n} ({a})" for n, a in zip(s.controllers, s.controller_addresses, strict=True))
+    rows = [
+        ("cluster", f"{s.cluster_name}, Slurm {s.version}"),
+        ("controllers", ctl + (" (primary, backup)" if len(s.controllers) > 1 else "")),
+        ("accounting", f"slurmdbd + MariaDB on {s.database_host}" if s.accounting else "off"),
+        ("nodes", f"{len(s.nodes):,}: {short_list([n.name for n in s.nodes])}; gres {gres}"),
+        (
+            "partitions",
+            "; ".join(
+                f"{p.name}{' (default)' if p.default else ''}: {len(p.nodes):,} nodes, max {p.max_time}"
+                for p in s.partitions
+            ),
+        ),
+        ("topology", f"tree, {plural(len(s.topology), 'switch', 'switches')}" if s.topology else "none"),
+        (
+            "confinement",
+            "cgroups (cores, devices, memory)" if s.cgroups else "none (the site has no cgroups)",
+        ),
+        (
+            "health check",
+            f"every {s.health_check_interval_s} s, bounded {s.health_check_timeout_s} s"
+            if s.health_check_interval_s
+            else "off",
+        ),
+    ]
+    if s.accounts:
+        rows.append(
+            (
+                "accounts",
+                "; ".join(
+                    f"{a.name} share {a.fairshare}{' ' + a.grp_tres if a.grp_tres else ''}"
+                    for a in s.accounts
+                ),
+            )
+        )
+    return [section_title("Slurm"), kv_grid(rows)]
 
 
 def _security_section(plan: Plan) -> list[RenderableType]:

@@ -3,6 +3,7 @@
 from dcinfra.model.compute import Compute, Hardware, NodePool, Rack
 from dcinfra.model.fabric import ComputeFabric, Fabric, Network, RoceSettings
 from dcinfra.model.platform import GpuQuota, Kubernetes, Platform
+from dcinfra.model.scheduler import Slurm, SlurmAccounting, SlurmPartition, SlurmTenant
 from dcinfra.model.security import Rule, Security, SshPolicy, Tenant, Zone
 from dcinfra.model.site import BareMetalHost, BareMetalSite, LabSite
 from dcinfra.model.stack import Stack
@@ -33,6 +34,10 @@ __all__ = [
     "RoceSettings",
     "Rule",
     "Security",
+    "Slurm",
+    "SlurmAccounting",
+    "SlurmPartition",
+    "SlurmTenant",
     "SshPolicy",
     "Stack",
     "Storage",

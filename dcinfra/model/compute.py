@@ -55,6 +55,10 @@ class Hardware(Spec):
     """Compute-fabric ports per node, one per rail (8 on HGX/DGX nodes: one per GPU)."""
     cpu_cores: int | None = Field(default=None, ge=1)
     """Physical CPU cores per node, all sockets."""
+    sockets: int | None = Field(default=None, ge=1, le=16)
+    """CPU sockets per node (``cpu_cores`` is split evenly across them)."""
+    threads_per_core: int | None = Field(default=None, ge=1, le=8)
+    """Hardware threads per core (2 with SMT/Hyper-Threading on)."""
     memory_gb: int | None = Field(default=None, ge=1)
     """System memory per node, GB."""
     power_kw: float | None = Field(default=None, gt=0)

@@ -8,6 +8,7 @@ from dcinfra.model.base import Spec
 from dcinfra.model.compute import Compute, Rack
 from dcinfra.model.fabric import Fabric
 from dcinfra.model.platform import Platform
+from dcinfra.model.scheduler import Slurm
 from dcinfra.model.security import Security
 from dcinfra.model.site import BareMetalSite, LabSite
 from dcinfra.model.storage import Storage
@@ -53,6 +54,8 @@ class Stack(Spec):
     """Security policy."""
     platform: Platform | None = None
     """Optional Kubernetes platform."""
+    scheduler: Slurm | None = None
+    """Optional Slurm cluster on the compute hosts."""
     verify: VerifySettings = VerifySettings()
     """Verification settings."""
     versions: Versions = Versions()

@@ -25,5 +25,7 @@ class Versions(Spec):
     """Ceph release code name (Debian 12 ships pacific)."""
     kubernetes: str = Field(default="1.31", pattern=r"^\d+\.\d+$")
     """Kubernetes minor version for the platform layer."""
+    slurm: str = Field(default="22.05", pattern=r"^\d{2}\.\d{2}$")
+    """Slurm release series (Debian 12 ships 22.05; the rendered configuration is written for it)."""
     torch: str = "2.13.0"
     """torch release the verify stage runs (pinned)."""

@@ -15,6 +15,7 @@ from dcinfra.errors import Problem, StackInvalid
 from dcinfra.model.site import BareMetalSite
 from dcinfra.model.stack import Stack
 from dcinfra.plan import fabric as fabric_mod
+from dcinfra.plan import scheduler as scheduler_mod
 from dcinfra.plan import security as security_mod
 from dcinfra.plan.checks import check_stack
 from dcinfra.plan.hosts import Draft, assign_addresses, make_hosts, place, rail_subnets
@@ -63,6 +64,7 @@ def _build(stack: Stack, problems: list[Problem]) -> Plan | None:
     if k8s is not None and k8s.control_plane is not None:
         for d in resolve(k8s.control_plane, "platform.kubernetes.control_plane", drafts, problems):
             d.roles.add("k8s-control-plane")
+    scheduler_mod.assign_roles(stack, drafts, problems)
     fabric = _plan_fabric(stack, drafts, problems)
     ifaces = _interfaces(stack)
     security, assignment = security_mod.build(stack, drafts, ifaces, problems)
@@ -84,6 +86,7 @@ def _build(stack: Stack, problems: list[Problem]) -> Plan | None:
         )
         for r in racks
     )
+    slurm = scheduler_mod.plan_slurm(stack, drafts, problems)
     if problems:
         return None
     return Plan(
@@ -98,6 +101,7 @@ def _build(stack: Stack, problems: list[Problem]) -> Plan | None:
         verify=plan_verify(stack, hosts, fabric[0] if fabric else None, ceph),
         versions={k: str(v) for k, v in stack.versions.model_dump().items()},
         ssh_user=stack.site.ssh_user if isinstance(stack.site, BareMetalSite) else "root",
+        slurm=slurm,
     )
 
 

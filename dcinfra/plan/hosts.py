@@ -28,6 +28,8 @@ class Hw:
     memory_gb: int
     power_kw: float
     cooling: str
+    sockets: int = 1
+    threads_per_core: int = 1
 
 
 @dataclass(slots=True)
@@ -138,6 +140,18 @@ def resolve_hardware(pool: NodePool, path: str, problems: list[Problem]) -> Hw:
             )
         )
     cooling = "liquid" if (h.cooling == "liquid") else "air"
+    sockets = h.sockets or (base.sockets if base else 1)
+    threads = h.threads_per_core or (base.threads_per_core if base else 1)
+    if cores % sockets:
+        problems.append(
+            Problem(
+                f"{path}.sockets",
+                f"{cores} CPU cores do not split evenly across {sockets} sockets",
+                "cpu_cores is every core of the node, all sockets: give a multiple of sockets",
+                "hardware.sockets",
+            )
+        )
+        sockets = 1
     return Hw(
         gpu.lower() if gpu else None,
         gpu_count,
@@ -147,6 +161,8 @@ def resolve_hardware(pool: NodePool, path: str, problems: list[Problem]) -> Hw:
         mem,
         float(power),
         cooling,
+        sockets,
+        threads,
     )
 
 

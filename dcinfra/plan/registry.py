@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 from dcinfra.model.stack import Stack
-from dcinfra.plan import access, platform, storage, verify
+from dcinfra.plan import access, platform, scheduler, storage, verify
 from dcinfra.plan.flows import Need
 from dcinfra.plan.hosts import Draft
 
@@ -25,6 +25,7 @@ FLOW_SOURCES: tuple[tuple[str, FlowSource], ...] = (
     ("hdfs", storage.hdfs_flows),
     ("verify", verify.flows),
     ("platform", platform.flows),
+    ("slurm", scheduler.flows),
 )
 
 

@@ -307,6 +307,80 @@ class VerifyPlan:
 
 
 @dataclass(frozen=True, slots=True)
+class SlurmNode:
+    """One slurmd host: its node line in slurm.conf and its GPUs in gres.conf."""
+
+    name: str  # hostname (NodeName)
+    address: str  # management address (NodeAddr): where slurmctld reaches slurmd
+    sockets: int
+    cores_per_socket: int
+    threads_per_core: int
+    real_memory_mb: int  # RealMemory: declared GiB x 1000 MiB (the kernel and firmware keep ~2.4%)
+    gpu_type: str | None  # GRES type (catalog GPU key without "-sxm", e.g. "h100"); None: no GPUs
+    gpus: int  # GRES gpu count (0: none)
+    gpu_files: tuple[tuple[str, str], ...]  # gres.conf lines: (File=..., Cores=...), one per socket
+    standin: bool  # the GPUs are scheduling-only stand-ins (no devices): never reported as GPUs
+    features: tuple[str, ...]  # node features (pool name, rack, GPU type) for --constraint
+
+
+@dataclass(frozen=True, slots=True)
+class SlurmPartitionPlan:
+    """One partition."""
+
+    name: str
+    nodes: tuple[str, ...]
+    default: bool
+    max_time: str
+    accounts: tuple[str, ...]  # AllowAccounts; () = every account
+
+
+@dataclass(frozen=True, slots=True)
+class SlurmAccountPlan:
+    """A tenant's Slurm account and QOS."""
+
+    name: str  # the tenant's name: account and QOS share it
+    fairshare: int
+    grp_tres: str  # QOS GrpTRES ("gres/gpu=64,node=8"); "" without limits
+    partitions: tuple[str, ...]  # partitions built from the tenant's pools
+
+
+@dataclass(frozen=True, slots=True)
+class SlurmSwitch:
+    """A topology.conf line: a switch over nodes (a leaf level) or over switches."""
+
+    name: str
+    nodes: tuple[str, ...] = ()
+    switches: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class SlurmPlan:
+    """The Slurm cluster: what slurm.conf, gres.conf, cgroup.conf, topology.conf and the roles say."""
+
+    cluster_name: str
+    version: str  # the Slurm release series the config is written for ("22.05")
+    controllers: tuple[str, ...]  # slurmctld hosts, primary first (the second is the backup)
+    controller_addresses: tuple[str, ...]  # their management addresses, same order
+    accounting: bool
+    database_host: str | None  # slurmdbd + MariaDB host (None without accounting)
+    database_address: str | None
+    enforce: bool  # AccountingStorageEnforce=associations,limits,qos
+    nodes: tuple[SlurmNode, ...]
+    partitions: tuple[SlurmPartitionPlan, ...]
+    accounts: tuple[SlurmAccountPlan, ...]
+    topology: tuple[SlurmSwitch, ...]  # topology/tree switches, leaves first; () without a fabric
+    cgroups: bool  # cgroup.conf constrains cores, devices and RAM (the site can create cgroups)
+    config_overrides: bool  # SlurmdParameters=config_overrides: the site's hosts cannot report the
+    # declared hardware (lab nodes see the whole machine), so slurmd takes the node line as given
+    health_check_interval_s: int
+    health_check_timeout_s: int
+    prolog: str | None
+    epilog: str | None
+    ports: dict[str, str]  # "slurmctld", "slurmd", "slurmdbd", "srun" -> port or range
+    network: str  # the network Slurm traffic uses ("management")
+
+
+@dataclass(frozen=True, slots=True)
 class Plan:
     """Everything dcinfra will build, compiled from a Stack."""
 
@@ -324,6 +398,8 @@ class Plan:
     # The Kubernetes platform, planned once with the rest (dcinfra.plan.platform); None when the stack
     # declares none. dcinfra.platform builds its objects from this, never from the stack.
     platform: PlatformPlan | None = None
+    # The Slurm cluster (dcinfra.plan.scheduler); None when the stack declares no scheduler.
+    slurm: SlurmPlan | None = None
 
     @property
     def ceph(self) -> CephPlan | None:

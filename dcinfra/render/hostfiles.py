@@ -1,7 +1,8 @@
 """The registry of host-file producers: every file under ``files/`` comes from one layer's module.
 
 Each layer's render module (:mod:`~dcinfra.render.access`, :mod:`~dcinfra.render.firewall`,
-:mod:`~dcinfra.render.compute`, :mod:`~dcinfra.render.ceph`, :mod:`~dcinfra.render.hdfs`) exposes
+:mod:`~dcinfra.render.compute`, :mod:`~dcinfra.render.ceph`, :mod:`~dcinfra.render.hdfs`,
+:mod:`~dcinfra.render.slurm`) exposes
 ``files(plan) -> dict[str, bytes]`` keyed by build-dir path (``files/_all/...`` or
 ``files/<host>/...``, see :mod:`dcinfra.render.layout`) and renders its templates from
 ``dcinfra/templates/<layer>/``. A new layer adds its module and one entry to :data:`HOST_FILES`.
@@ -17,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from dcinfra.plan.types import Plan
-from dcinfra.render import access, ceph, compute, firewall, hdfs
+from dcinfra.render import access, ceph, compute, firewall, hdfs, slurm
 from dcinfra.render.layout import ALL, FILES
 
 __all__ = ["ALL", "HOST_FILES", "HostFiles", "render_host_files"]
@@ -31,6 +32,7 @@ HOST_FILES: tuple[tuple[str, HostFiles], ...] = (
     ("compute", compute.files),
     ("ceph", ceph.files),
     ("hdfs", hdfs.files),
+    ("slurm", slurm.files),
 )
 
 

@@ -29,6 +29,9 @@ STANDARD_GROUPS = (
     "ceph_client",
     "hdfs_namenode",
     "hdfs_datanode",
+    "slurm_controller",
+    "slurm_compute",
+    "slurm_dbd",
     # Empty in the inventory: the ceph role adds the hosts whose ceph.conf differs from the rendered one
     # at run time (group_by), and the serial roll-out play of storage.yml targets only them.
     "ceph_conf_rollout",
@@ -126,6 +129,7 @@ def all_yml(plan: Plan) -> bytes:
         "dcinfra_ceph": _ceph_summary(plan),
         "dcinfra_hdfs": to_jsonable(plan.hdfs),
         "dcinfra_verify": to_jsonable(plan.verify),
+        "dcinfra_slurm": to_jsonable(plan.slurm),
     }
     return dump_yaml(data, plan.stack)
 
