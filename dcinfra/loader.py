@@ -7,6 +7,7 @@ and line, the class and field, the value and what is allowed.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import sys
 import traceback
@@ -77,7 +78,8 @@ def load_stack(path: str | Path, cfg: config_mod.Config | None = None) -> Stack:
     if spec is None or spec.loader is None:
         raise StackLoadError(f"{path}: not a Python file dcinfra can load")
     module = importlib.util.module_from_spec(spec)
-    with config_mod.use(cfg):
+    # What the stack prints goes to stderr: with --json, stdout carries one JSON document and nothing else.
+    with config_mod.use(cfg), contextlib.redirect_stdout(sys.stderr):
         try:
             spec.loader.exec_module(module)
         except pydantic.ValidationError as e:
@@ -90,6 +92,24 @@ def load_stack(path: str | Path, cfg: config_mod.Config | None = None) -> Stack:
         except Exception as e:
             where = _caller_line(path, e)
             raise StackLoadError(f"{where}: {type(e).__name__}: {e}") from e
+        except SystemExit as e:
+            # A stack that exits has not defined a stack: never mistake that for a valid one.
+            where = _caller_line(path, e)
+            raise StackLoadError(
+                f"{where}: the stack file called sys.exit({e.code!r}) while it was being loaded; a stack "
+                "file must assign `stack = Stack(...)` and return, not exit"
+            ) from None
+        except KeyboardInterrupt as e:
+            where = _caller_line(path, e)
+            raise StackLoadError(
+                f"{where}: interrupted (KeyboardInterrupt) while the stack file ran"
+            ) from None
+        except BaseException as e:
+            where = _caller_line(path, e)
+            raise StackLoadError(
+                f"{where}: {type(e).__name__} escaped the stack file: {e}; a stack file must assign "
+                "`stack = Stack(...)` and return"
+            ) from None
         finally:
             sys.modules.pop(module_name, None)
     stack = getattr(module, "stack", None)

@@ -156,3 +156,31 @@ def test_loading_leaves_no_module_behind(repo_root: Path) -> None:
     before = set(sys.modules)
     load_stack(repo_root / "stacks" / "lab.py")
     assert {m for m in set(sys.modules) - before if m.startswith("dcinfra_stack_")} == set()
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ("import sys\nsys.exit(0)\n", r"called sys.exit\(0\)"),
+        ("raise SystemExit('bye')\n", r"called sys.exit\('bye'\)"),
+        ("raise KeyboardInterrupt\n", r"interrupted \(KeyboardInterrupt\)"),
+        ("class Odd(BaseException):\n    pass\n\nraise Odd('x')\n", r"Odd escaped the stack file"),
+    ],
+)
+def test_a_stack_that_exits_or_raises_a_base_exception_is_a_load_error(
+    tmp_path: Path, body: str, expected: str
+) -> None:
+    path = write(tmp_path, body)
+    with pytest.raises(StackLoadError, match=expected) as info:
+        load_stack(path)
+    assert str(path) in str(info.value) and info.value.exit_code == 1
+
+
+def test_what_a_stack_prints_goes_to_stderr(
+    repo_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lab = (repo_root / "stacks" / "lab.py").read_text()
+    path = write(tmp_path, "print('hello from the stack')\n" + lab)
+    assert load_stack(path).name == "lab"
+    out, err = capsys.readouterr()
+    assert out == "" and "hello from the stack" in err
