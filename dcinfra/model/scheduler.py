@@ -112,6 +112,8 @@ class Slurm(Spec):
     health_check_timeout_s: int = Field(default=60, ge=5, le=3600)
     """A health check that runs longer is killed and the node drained: a hung check never hangs slurmd."""
     prolog: str | None = Field(default=None, pattern=r"^/[A-Za-z0-9._/-]+$")
-    """Absolute path of a prolog script on the compute hosts (run before every job)."""
+    """Absolute, normalized path of a prolog script on the compute hosts, not under /proc, /sys or
+    /dev (run before every job)."""
     epilog: str | None = Field(default=None, pattern=r"^/[A-Za-z0-9._/-]+$")
-    """Absolute path of an epilog script on the compute hosts (run after every job)."""
+    """Absolute, normalized path of an epilog script on the compute hosts, not under /proc, /sys or
+    /dev (run after every job)."""

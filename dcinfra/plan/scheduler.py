@@ -16,6 +16,12 @@ because each node of an SU reaches every other node of the SU through its rail's
 k to rail k); across SUs traffic crosses the spines. So one switch per SU over its nodes, and one top
 switch over the SUs: the scheduler packs a job into as few SUs as it can. Slurm 22.05 has no
 ``topology/block`` (23.11+), the model NVIDIA recommends for NVLink domains; the tree is what 22.05 does.
+Compute nodes off the fabric sit under a switch of their own (``off-fabric``), outside that tree:
+topology/tree schedules only nodes some switch reaches, and no job should span both.
+
+A partition whose pools belong to declared Slurm tenants admits only their accounts, plus ``root`` (the
+account sacctmgr creates with the cluster, which administrators and verify's job run under); a partition
+no declared tenant owns admits every account.
 """
 
 from __future__ import annotations
@@ -42,6 +48,7 @@ NETWORK = "management"
 ROLE_CONTROLLER = "slurm-controller"
 ROLE_COMPUTE = "slurm-compute"
 ROLE_DBD = "slurm-dbd"
+OFF_FABRIC = "off-fabric"  # topology.conf switch of the compute nodes without a compute-fabric port
 
 
 def partition_pools(stack: Stack) -> list[tuple[str, tuple[str, ...], bool, str]]:
@@ -232,7 +239,8 @@ def _node(stack: Stack, d: Draft, gres_pools: set[str] | None) -> SlurmNode:
 
 
 def _topology(nodes: Sequence[Draft]) -> tuple[SlurmSwitch, ...]:
-    """One switch per scalable unit over its nodes, one top switch over the SUs (see the module doc)."""
+    """One switch per scalable unit over its nodes, one top switch over the SUs (see the module doc),
+    and the compute nodes off the fabric under a switch of their own."""
     by_su: dict[int, list[str]] = {}
     for d in nodes:
         if d.su is not None:
@@ -240,9 +248,14 @@ def _topology(nodes: Sequence[Draft]) -> tuple[SlurmSwitch, ...]:
     if not by_su:
         return ()
     leaves = tuple(SlurmSwitch(f"su{su}", nodes=tuple(names)) for su, names in sorted(by_su.items()))
-    if len(leaves) == 1:
-        return leaves
-    return (*leaves, SlurmSwitch("spine", switches=tuple(sw.name for sw in leaves)))
+    tree = leaves
+    if len(leaves) > 1:
+        tree = (*leaves, SlurmSwitch("spine", switches=tuple(sw.name for sw in leaves)))
+    # topology/tree schedules only nodes that some switch reaches. The compute nodes off the fabric get
+    # a switch of their own, kept apart from the fabric's tree, so that no job spans both (its ranks
+    # would talk over the management network); slurmctld logs that no switch reaches every node.
+    off = tuple(d.name for d in nodes if d.su is None)
+    return (*tree, SlurmSwitch(OFF_FABRIC, nodes=off)) if off else tree
 
 
 def plan_slurm(stack: Stack, drafts: Sequence[Draft], problems: list[Problem]) -> SlurmPlan | None:
@@ -262,6 +275,18 @@ def plan_slurm(stack: Stack, drafts: Sequence[Draft], problems: list[Problem]) -
                 "name pools whose role includes 'compute' in the partitions (or declare none: one "
                 "partition per compute pool)",
                 "slurm.partitions",
+            )
+        )
+    cluster_name = s.cluster_name or stack.name.replace("-", "_")
+    if len(cluster_name) > 40:
+        problems.append(
+            Problem(
+                "scheduler.cluster_name",
+                f"the cluster name defaults to the stack name, {cluster_name!r}: "
+                f"{len(cluster_name)} characters; Slurm names its accounting tables after it and MariaDB "
+                "limits table names",
+                "set cluster_name= to at most 40 characters (letters, digits, '_')",
+                "slurm.cluster-name",
             )
         )
     if stack.versions.slurm not in SUPPORTED_VERSIONS:
@@ -307,7 +332,7 @@ def plan_slurm(stack: Stack, drafts: Sequence[Draft], problems: list[Problem]) -
     if problems:
         return None
     return SlurmPlan(
-        cluster_name=s.cluster_name or stack.name.replace("-", "_"),
+        cluster_name=cluster_name,
         version=stack.versions.slurm,
         controllers=tuple(d.name for d in ctl),
         controller_addresses=tuple(d.addresses["management"] for d in ctl),

@@ -16,6 +16,7 @@ rules (``Problem.rule``) and the decisions behind them:
 - :mod:`~dcinfra.plan.checks.security`: zones, rules, tenants and SSH
 - :mod:`~dcinfra.plan.checks.versions` and :mod:`~dcinfra.plan.checks.platform`: the versions lock and
   Kubernetes
+- :mod:`~dcinfra.plan.checks.scheduler`: Slurm (accounting, tenants and their QOS, partitions, GRES)
 - :mod:`~dcinfra.plan.checks.site`: site host entries and the limits of the site's capabilities
 - :mod:`~dcinfra.plan.checks.verify`: the verify stage's settings
 
@@ -32,6 +33,7 @@ from dcinfra.plan.checks.ceph import check_ceph
 from dcinfra.plan.checks.fabric import check_fabric, check_mtu, check_networks, check_roce
 from dcinfra.plan.checks.hdfs import check_hdfs
 from dcinfra.plan.checks.platform import check_platform
+from dcinfra.plan.checks.scheduler import check_scheduler
 from dcinfra.plan.checks.security import check_security
 from dcinfra.plan.checks.site import check_site
 from dcinfra.plan.checks.verify import check_verify
@@ -50,6 +52,7 @@ FAMILIES: tuple[Check, ...] = (
     check_security,
     check_versions,
     check_platform,
+    check_scheduler,
     check_site,
     check_verify,
 )
