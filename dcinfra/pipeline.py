@@ -182,7 +182,7 @@ def _deployed_marker(state: StateDir) -> Path:
 
 def _deployed(state: StateDir) -> dict[str, bool]:
     """Storage clusters that may hold data: the applied record's and the pre-configure marker's."""
-    out = {"ceph": False, "hdfs": False}
+    out = {"ceph": False, "hdfs": False, "slurm-accounting": False}
     for data in ((_applied(state) or {}).get("deployed", {}), _read_json(_deployed_marker(state))):
         for k, v in data.items():
             out[k] = out.get(k, False) or bool(v)
@@ -201,6 +201,8 @@ def _mark_deployed(state: StateDir, plan: Plan) -> dict[str, bool]:
     deployed = _deployed(state)
     deployed["ceph"] = deployed["ceph"] or plan.ceph is not None
     deployed["hdfs"] = deployed["hdfs"] or plan.hdfs is not None
+    # Slurm's accounting database (job history, associations, fair-share usage) is data too.
+    deployed["slurm-accounting"] = deployed["slurm-accounting"] or bool(plan.slurm and plan.slurm.accounting)
     _deployed_marker(state).write_text(json.dumps(deployed, indent=2, sort_keys=True) + "\n")
     return deployed
 

@@ -319,6 +319,7 @@ class SlurmNode:
     gpu_type: str | None  # GRES type (catalog GPU key without "-sxm", e.g. "h100"); None: no GPUs
     gpus: int  # GRES gpu count (0: none)
     gpu_files: tuple[tuple[str, str], ...]  # gres.conf lines: (File=..., Cores=...), one per socket
+    # (stand-ins: one line of the null devices the slurm role creates, Cores="")
     standin: bool  # the GPUs are scheduling-only stand-ins (no devices): never reported as GPUs
     features: tuple[str, ...]  # node features (pool name, rack, GPU type) for --constraint
 

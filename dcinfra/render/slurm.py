@@ -3,8 +3,8 @@
 ``/etc/dcinfra/slurm-health.json`` (what the node health check expects) on every compute host.
 
 Node and partition lines use Slurm hostlist expressions (``gpu-[001-032]``) and group identical nodes,
-so slurm.conf stays readable at thousands of nodes. cgroup.conf is written only where the site can
-create cgroups (``SlurmPlan.cgroups``): elsewhere slurm.conf uses no cgroup plugin. Templates:
+so slurm.conf stays readable at thousands of nodes. cgroup.conf confines jobs only where the site can
+create cgroups (``SlurmPlan.cgroups``): elsewhere slurm.conf uses no cgroup plugin for jobs. Templates:
 ``dcinfra/templates/slurm/``.
 """
 
@@ -144,11 +144,13 @@ def _gres_lines(s: SlurmPlan) -> list[str]:
         nodes = hostlist(names)
         if standin:
             lines.append(
-                f"# Stand-ins: {count} GPUs per node for scheduling only (this site has no GPUs; no devices)."
+                f"# Stand-ins: {count} GPUs per node for scheduling only (this site has no GPUs); their "
+                "files are null devices"
             )
-            lines.append(f"NodeName={nodes} Name=gpu Type={gpu_type} Count={count}")
-            continue
-        lines.extend(f"NodeName={nodes} Name=gpu Type={gpu_type} File={f} Cores={c}" for f, c in files)
+        lines.extend(
+            f"NodeName={nodes} Name=gpu Type={gpu_type} File={f}" + (f" Cores={c}" if c else "")
+            for f, c in files
+        )
     return lines
 
 
@@ -199,8 +201,11 @@ def files(plan: Plan) -> dict[str, bytes]:
     shared[f"{SLURM_CONF}/gres.conf"] = render_template(
         "slurm/gres.conf.j2", {**ctx, "lines": _gres_lines(s)}
     ).encode()
-    if s.cgroups:
-        shared[f"{SLURM_CONF}/cgroup.conf"] = render_template("slurm/cgroup.conf.j2", ctx).encode()
+    # slurmd 22.05 loads its cgroup plugin even without cgroup confinement, and autodetect fails where
+    # no cgroup tree is mounted (lab nodes): always written, confining only where the site can.
+    shared[f"{SLURM_CONF}/cgroup.conf"] = render_template(
+        "slurm/cgroup.conf.j2", {**ctx, "confine": s.cgroups}
+    ).encode()
     if s.topology:
         switches = [
             {"name": sw.name, "nodes": hostlist(sw.nodes), "switches": ",".join(sw.switches)}

@@ -149,7 +149,7 @@ def applied(state: StateDir, plan: Plan) -> None:
     write_tree(render(plan), state.build)
     record = {"plan": to_jsonable(plan), "deployed": {"ceph": True, "hdfs": False}}
     state.applied_plan.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
-    assert dcinfra.pipeline._deployed(state) == {"ceph": True, "hdfs": False}
+    assert dcinfra.pipeline._deployed(state) == {"ceph": True, "hdfs": False, "slurm-accounting": False}
 
 
 # -- preview -------------------------------------------------------------------------------------------

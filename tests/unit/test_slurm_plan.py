@@ -617,7 +617,9 @@ def test_stand_in_gpus_on_the_lab(starts: dict[str, Stack]) -> None:
     s = _slurm_of(compile_plan(starts["lab"]))
     assert [n.name for n in s.nodes] == ["node-001", "node-002", "node-003"]
     for n in s.nodes:
-        assert (n.gpu_type, n.gpus, n.standin, n.gpu_files) == ("standin", 2, True, ())
+        # Slurm 22.05 drops file-less GPUs: stand-ins are the null devices the role creates, no cores
+        files = (("/var/lib/dcinfra/slurm-standin/gpu[0-1]", ""),)
+        assert (n.gpu_type, n.gpus, n.standin, n.gpu_files) == ("standin", 2, True, files)
         assert "standin" not in n.features  # --constraint never selects a stand-in as a GPU type
     assert (s.cgroups, s.config_overrides) == (False, True)
     assert [(p.name, p.default, p.accounts) for p in s.partitions] == [("node", True, ())]
