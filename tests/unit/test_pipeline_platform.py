@@ -202,7 +202,7 @@ def test_platform_failure_in_up(
     assert "configure" in site.events
     applied = json.loads(state.applied_plan.read_text())
     assert applied["plan"] == json.loads(json.dumps(to_jsonable(compile_plan(h100))))
-    assert applied["deployed"] == {"ceph": True, "hdfs": True}
+    assert applied["deployed"] == {"ceph": True, "hdfs": True, "slurm-accounting": True}
     # and the stack lock is free: the next up runs (no StaleLock) and finishes the platform
     cli.lock_holder = ""
     cli.fail.clear()
@@ -271,9 +271,12 @@ def test_destroy_runs_the_platform_first(tmp_path: Path, h100: Stack, site: Site
 
 
 def storage_free_platform() -> Stack:
-    """The lab with a platform and no host storage: destroy needs no --destroy-data for the hosts."""
+    """The lab with a platform, no host storage and no Slurm accounting database: destroy needs no
+    --destroy-data for the hosts."""
     stack = with_platform("lab", storage="none")
-    return type(stack).model_validate({**stack.model_dump(), "storage": Storage().model_dump()})
+    return type(stack).model_validate(
+        {**stack.model_dump(), "storage": Storage().model_dump(), "scheduler": None}
+    )
 
 
 def test_destroy_keeps_protected_platform_resources_unless_destroy_data(
