@@ -47,11 +47,10 @@ def validate(stack_file: StackArg, config: ConfigOpt = None, as_json: JsonOpt = 
             problems = validate_stack(stack)
         if not problems:
             # What only this machine can show (the lab: networks that shadow its routes).
-            from dcinfra.plan import compile_plan
-            from dcinfra.sites import provider_for
+            from dcinfra.sites import site_problems
             from dcinfra.state import StateDir
 
-            problems = provider_for(compile_plan(stack), StateDir.for_stack(stack.name)).site_problems()
+            problems = site_problems(stack, StateDir.for_stack(stack.name))
         if problems:
             _report_invalid(problems, as_json, where=f"stack {stack.name!r} ({stack_file})")
             raise typer.Exit(EXIT_ERROR)

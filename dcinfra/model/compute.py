@@ -7,8 +7,10 @@ from typing import Literal
 from pydantic import Field
 
 from dcinfra.model.base import Spec
+from dcinfra.model.types import NAME as _NAME
+from dcinfra.model.types import CatalogKey, Label, Name
 
-NAME = r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$"
+NAME = f"^{_NAME}$"  # the pattern of pool, rack and partition names (ASCII only)
 
 
 class Rack(Spec):
@@ -21,7 +23,7 @@ class Rack(Spec):
         Rack(name="r02", power_budget_kw=130, cooling="liquid", max_nodes=8)
     """
 
-    name: str = Field(pattern=NAME)
+    name: Name
     """Rack name, unique in the stack (also the CRUSH and HDFS rack name)."""
     power_budget_kw: float | None = Field(default=None, gt=0)
     """Power the rack can deliver and cool, kW. None: unlimited (the lab)."""
@@ -42,14 +44,14 @@ class Hardware(Spec):
                  memory_gb=512, power_kw=3.2)                       # no profile: every field given
     """
 
-    profile: str | None = None
+    profile: CatalogKey | None = None
     """Catalog node profile (``dcinfra catalog`` lists them), e.g. ``dgx-h100``, ``lab-cpu``."""
-    gpu: str | None = None
+    gpu: CatalogKey | None = None
     """GPU model from the catalog (``h100-sxm``, ``h200-sxm``, ``b200``, ``a100-sxm``, ``l40s``)
     or ``none``."""
     gpu_count: int | None = Field(default=None, ge=0, le=16)
     """GPUs per node."""
-    compute_nic: str | None = None
+    compute_nic: CatalogKey | None = None
     """NIC model for the compute fabric, one port per rail (e.g. ``connectx-7-ndr``)."""
     rails: int | None = Field(default=None, ge=0, le=16)
     """Compute-fabric ports per node, one per rail (8 on HGX/DGX nodes: one per GPU)."""
@@ -79,7 +81,7 @@ class NodePool(Spec):
                  racks=["r09", "r10"])
     """
 
-    name: str = Field(pattern=NAME)
+    name: Name
     """Pool name, unique in the stack."""
     count: int = Field(ge=1, le=100_000)
     """Number of nodes."""
@@ -88,13 +90,13 @@ class NodePool(Spec):
     roles: tuple[Literal["compute", "storage", "service"], ...] = ("compute",)
     """``compute`` nodes join the compute fabric and run the benchmark; ``storage`` nodes host storage
     daemons; ``service`` nodes run control-plane services."""
-    hostname_prefix: str | None = Field(default=None, pattern=NAME)
+    hostname_prefix: Name | None = None
     """Hostname prefix; defaults to the pool name."""
-    racks: tuple[str, ...] = ()
+    racks: tuple[Name, ...] = ()
     """Racks to place this pool in, filled in order; empty: filled automatically."""
     nodes_per_rack: int | None = Field(default=None, ge=1)
     """With ``racks``: how many nodes go in each before moving to the next; default: as the budget allows."""
-    tenant: str | None = None
+    tenant: Label | None = None
     """Tenant owning this pool (see ``Security.tenant_isolation``)."""
 
 

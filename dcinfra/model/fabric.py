@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field
 
 from dcinfra.model.base import Spec
+from dcinfra.model.types import CatalogKey, HcaName, InterfaceName, InterfacePrefix
 
 
 class Network(Spec):
@@ -25,7 +26,7 @@ class Network(Spec):
     """MTU on hosts, bytes; every hop (switch, bridge, peer) must carry it."""
     gateway: bool = True
     """Reserve ``.1`` for a gateway (on the lab: the host's address on the bridge)."""
-    interface: str | None = Field(default=None, pattern=r"^[a-zA-Z0-9_.-]{1,15}$")
+    interface: InterfaceName | None = None
     """Host interface on this network; default ``mgmt0`` / ``stor0`` (the lab's names)."""
 
 
@@ -62,7 +63,7 @@ class ComputeFabric(Spec):
     """``infiniband`` (NDR/XDR), ``roce`` (lossless Ethernet), or plain ``ethernet`` (TCP, e.g. the lab)."""
     cidr: IPv4Network
     """Address space for the rails (IPoIB or RoCE interfaces); split evenly, one subnet per rail."""
-    switch: str
+    switch: CatalogKey
     """Switch model from the catalog (``qm9700``, ``q3400``, ``sn5600``, ``lab-bridge``)."""
     radix: int | None = Field(default=None, ge=4)
     """Ports per switch at the fabric rate; default: the catalog value for ``switch``."""
@@ -74,10 +75,16 @@ class ComputeFabric(Spec):
     """MTU; default 4096 on InfiniBand, 9000 on RoCE, 1500 on plain Ethernet."""
     roce: RoceSettings | None = None
     """Required when ``kind="roce"``."""
-    interface_prefix: str | None = Field(default=None, pattern=r"^[a-zA-Z][a-zA-Z0-9_]{0,10}$")
+    interface_prefix: InterfacePrefix | None = None
     """Rail interfaces are ``<prefix><rail>``; default ``ib`` on InfiniBand, ``rail`` otherwise."""
-    hcas: tuple[str, ...] = ()
+    hcas: tuple[HcaName, ...] = ()
     """RDMA device names in rail order (``NCCL_IB_HCA``); default ``mlx5_0`` ... ``mlx5_<rails-1>``."""
+    rail_gpu_ratio: Literal["even", "any"] = "even"
+    """How a member node's rails must match its GPUs. ``even`` (the default): every rail serves the same
+    number of GPUs, so NCCL can pair each GPU with a NIC of its own share: one rail per GPU (8 on an
+    8-GPU HGX/DGX node), one per two or four GPUs (4 on an 8x L40S PCIe server), or two per GPU. 7 or
+    12 rails on an 8-GPU node are refused (``fabric.rails``). ``any``: no such check, for a design that
+    differs on purpose (say why in the stack)."""
 
     @property
     def effective_mtu(self) -> int:

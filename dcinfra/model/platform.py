@@ -13,9 +13,16 @@ from pydantic import Field
 
 from dcinfra.model.base import Spec
 from dcinfra.model.storage import Placement
-
-# A DNS-1123 label: namespace, queue and tenant names.
-_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
+from dcinfra.model.types import (
+    ControllerPath,
+    DnsLabel,
+    ImageRef,
+    ImageTagVersion,
+    KubeContext,
+    MinorVersion,
+    PatchVersion,
+    VPatchVersion,
+)
 
 
 class GpuQuota(Spec):
@@ -30,9 +37,9 @@ class GpuQuota(Spec):
         GpuQuota(name="serving", namespaces=["inference"], gpus=64, borrowing_limit=0)
     """
 
-    name: str = Field(pattern=_LABEL)
+    name: DnsLabel
     """Tenant name: names the ClusterQueue."""
-    namespaces: tuple[str, ...] = Field(min_length=1)
+    namespaces: tuple[DnsLabel, ...] = Field(min_length=1)
     """Workload namespaces whose jobs count against this quota (each in at most one tenant)."""
     gpus: int = Field(ge=0)
     """Nominal GPU quota, guaranteed to this tenant."""
@@ -52,47 +59,47 @@ class Kubernetes(Spec):
                             GpuQuota(name="serving", namespaces=["inference"], gpus=64)])
     """
 
-    version: str = "1.31"
+    version: MinorVersion = "1.31"
     """Kubernetes minor version."""
     control_plane: Placement | None = None
     """Control-plane hosts (when dcinfra's hosts run it); None: an existing cluster."""
-    namespaces: tuple[str, ...] = ("training",)
+    namespaces: tuple[DnsLabel, ...] = ("training",)
     """Workload namespaces (Pod Security ``restricted``, default-deny NetworkPolicies)."""
-    kubeconfig: str | None = None
+    kubeconfig: ControllerPath | None = None
     """Path of the kubeconfig file Pulumi uses; None: ``$KUBECONFIG`` or ``~/.kube/config``."""
-    context: str | None = None
+    context: KubeContext | None = None
     """kubeconfig context; None: the file's current context."""
     gpu_operator: bool = True
     """Install the NVIDIA GPU Operator (only when some compute host has GPUs)."""
-    gpu_operator_version: str = Field(default="v25.10.1", pattern=r"^v\d+\.\d+\.\d+$")
+    gpu_operator_version: VPatchVersion = "v25.10.1"
     """GPU Operator Helm chart version; at least v25.3.1 (the container-toolkit CVE fixes)."""
     gpu_driver: Literal["host", "operator"] = "host"
     """Who installs the NVIDIA driver: ``host`` (dcinfra's nvidia_driver role; the operator's driver
     container is disabled) or ``operator`` (the GPU Operator's driver container)."""
-    toolkit_version: str | None = Field(default=None, pattern=r"^v\d+\.\d+\.\d+(-[a-z0-9.]+)?$")
+    toolkit_version: ImageTagVersion | None = None
     """NVIDIA Container Toolkit image tag to force (e.g. ``v1.18.1``); None: the chart's own. At least
     v1.17.8."""
     network_operator: bool = True
     """Install the NVIDIA Network Operator (Multus, IPoIB/macvlan CNI, NV-IPAM, RDMA shared device
     plugin) and one NetworkAttachmentDefinition per compute rail (only with a compute fabric)."""
-    network_operator_version: str = Field(default="25.7.0", pattern=r"^\d+\.\d+\.\d+$")
+    network_operator_version: PatchVersion = "25.7.0"
     """Network Operator Helm chart version (its components run the matching image tags)."""
     storage: Literal["ceph-csi", "rook", "none"] = "ceph-csi"
     """Persistent volumes: ``ceph-csi`` (RBD and CephFS StorageClasses on the stack's host Ceph),
     ``rook`` (Rook runs the stack's Ceph in Kubernetes instead), or ``none``."""
-    ceph_csi_version: str = Field(default="3.15.1", pattern=r"^\d+\.\d+\.\d+$")
+    ceph_csi_version: PatchVersion = "3.15.1"
     """ceph-csi Helm chart version (ceph-csi-rbd and ceph-csi-cephfs)."""
-    rook_version: str = Field(default="v1.17.5", pattern=r"^v\d+\.\d+\.\d+$")
+    rook_version: VPatchVersion = "v1.17.5"
     """Rook Helm chart version, with ``storage="rook"``."""
     kueue: bool = True
     """Install Kueue with a queue per tenant (default: one tenant per workload namespace)."""
-    kueue_version: str = Field(default="0.14.4", pattern=r"^\d+\.\d+\.\d+$")
+    kueue_version: PatchVersion = "0.14.4"
     """Kueue Helm chart version."""
     gpu_quota: int | None = Field(default=None, ge=1)
     """Without ``tenants``: GPUs per namespace queue; None: all of them (shared through borrowing)."""
     tenants: tuple[GpuQuota, ...] = ()
     """GPU quotas per tenant; empty: one tenant per workload namespace with ``gpu_quota``."""
-    bench_image: str | None = None
+    bench_image: ImageRef | None = None
     """Image of the verification benchmark Job (one indexed pod per compute host, running the verify
     stage's bench code): it must contain dcinfra with its ``verify`` extra, e.g. an image built
     ``FROM nvcr.io/nvidia/pytorch:25.01-py3`` with ``pip install dcinfra[verify]``. None: no Job."""

@@ -15,9 +15,10 @@ from pydantic import Field
 from dcinfra.model.base import Spec
 from dcinfra.model.compute import NAME
 from dcinfra.model.storage import Placement
+from dcinfra.model.types import AbsPath
 
 # "UNLIMITED", minutes ("90"), or [days-]hours:minutes:seconds ("2-00:00:00", "12:00:00").
-TIME_LIMIT = r"^(UNLIMITED|INFINITE|\d{1,6}|(\d{1,3}-)?\d{1,2}:\d{2}:\d{2})$"
+TIME_LIMIT = r"^(UNLIMITED|INFINITE|[0-9]{1,6}|([0-9]{1,3}-)?[0-9]{1,2}:[0-9]{2}:[0-9]{2})$"  # ASCII digits
 
 
 class SlurmPartition(Spec):
@@ -111,9 +112,9 @@ class Slurm(Spec):
     """How often slurmd runs the node health check, seconds; 0: never."""
     health_check_timeout_s: int = Field(default=60, ge=5, le=3600)
     """A health check that runs longer is killed and the node drained: a hung check never hangs slurmd."""
-    prolog: str | None = Field(default=None, pattern=r"^/[A-Za-z0-9._/-]+$")
+    prolog: AbsPath | None = None
     """Absolute, normalized path of a prolog script on the compute hosts, not under /proc, /sys or
     /dev (run before every job)."""
-    epilog: str | None = Field(default=None, pattern=r"^/[A-Za-z0-9._/-]+$")
+    epilog: AbsPath | None = None
     """Absolute, normalized path of an epilog script on the compute hosts, not under /proc, /sys or
     /dev (run after every job)."""

@@ -13,6 +13,7 @@ from pydantic import Field
 
 from dcinfra.model.base import Spec
 from dcinfra.model.fabric import NetworkName
+from dcinfra.model.types import Label, Name
 
 
 class Zone(Spec):
@@ -24,11 +25,11 @@ class Zone(Spec):
         Zone(name="storage", roles=["ceph-osd", "ceph-mon"])
     """
 
-    name: str = Field(pattern=r"^[a-z][a-z0-9-]*$")
+    name: Label
     """Zone name, unique."""
-    pools: tuple[str, ...] = ()
+    pools: tuple[Name, ...] = ()
     """Pools whose hosts are in the zone."""
-    roles: tuple[str, ...] = ()
+    roles: tuple[Label, ...] = ()
     """Host roles in the zone: a pool role (``compute``, ``storage``, ``service``) or a planned role
     (``ceph-mon``, ``ceph-osd``, ``ceph-mgr``, ``ceph-mds``, ``hdfs-namenode``, ``hdfs-datanode``)."""
 
@@ -42,11 +43,11 @@ class Rule(Spec):
         Rule(name="no-tenant-b-storage", src="tenant-b", dst="storage", action="deny")
     """
 
-    name: str = Field(pattern=r"^[a-z][a-z0-9-]*$")
+    name: Label
     """Rule name (shown when a rule blocks a flow the stack needs)."""
-    src: str
+    src: Label
     """Source zone name, or ``any``."""
-    dst: str
+    dst: Label
     """Destination zone name, or ``any``."""
     protocol: Literal["tcp", "udp", "icmp", "any"] = "tcp"
     """Protocol."""
@@ -84,9 +85,9 @@ class Tenant(Spec):
         Tenant(name="team-a", pools=["gpu-a"])
     """
 
-    name: str = Field(pattern=r"^[a-z][a-z0-9-]*$")
+    name: Label
     """Tenant name."""
-    pools: tuple[str, ...] = Field(min_length=1)
+    pools: tuple[Name, ...] = Field(min_length=1)
     """Pools it owns."""
 
 

@@ -9,6 +9,7 @@ from pydantic import Field
 
 from dcinfra.catalog.sites import SiteCapabilities, capabilities_for
 from dcinfra.model.base import Spec
+from dcinfra.model.types import BridgePrefix, ControllerPath, HostLabel, UserName
 
 
 class LabSite(Spec):
@@ -23,7 +24,7 @@ class LabSite(Spec):
 
     kind: Literal["lab"] = "lab"
     """Site kind (the discriminator); leave the default."""
-    bridge_prefix: str = Field(default="dci", pattern=r"^[a-z][a-z0-9]{0,5}$")
+    bridge_prefix: BridgePrefix = "dci"
     """Prefix of the host-side bridge and veth names (Linux limits interface names to 15 bytes)."""
     osd_size_gb: int = Field(default=4, ge=1, le=64)
     """Size of each file-backed Ceph OSD on a lab node, in GB (sparse files in the node's state dir)."""
@@ -50,7 +51,7 @@ class BareMetalHost(Spec):
         BareMetalHost(name="gpu-001", management_ip="10.0.0.11", bmc_ip="10.1.0.11")
     """
 
-    name: str = Field(pattern=r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+    name: HostLabel
     """Hostname; must match a host the stack plans (``<pool>-<nnn>`` unless the pool sets ``hostnames``)."""
     management_ip: IPv4Address
     """Address on the management network that dcinfra reaches over SSH."""
@@ -73,9 +74,9 @@ class BareMetalSite(Spec):
     """Site kind (the discriminator); leave the default."""
     hosts: tuple[BareMetalHost, ...] = Field(min_length=1)
     """Every host the stack places, by name."""
-    ssh_user: str = "root"
+    ssh_user: UserName = "root"
     """The user Ansible connects as (with sudo where it is not root)."""
-    ssh_key_file: str | None = None
+    ssh_key_file: ControllerPath | None = None
     """Private key file for SSH (``$DCINFRA_SSH_KEY``, when set, takes precedence: a CI runner's secret
     file); None uses the SSH agent. Only the path is recorded; the key never enters dcinfra's files."""
     ssh_port: int = Field(default=22, ge=1, le=65535)

@@ -12,6 +12,7 @@ from dcinfra.model.scheduler import Slurm
 from dcinfra.model.security import Security
 from dcinfra.model.site import BareMetalSite, LabSite
 from dcinfra.model.storage import Storage
+from dcinfra.model.types import StackName
 from dcinfra.model.verify import VerifySettings
 from dcinfra.model.versions import Versions
 
@@ -38,7 +39,7 @@ class Stack(Spec):
         )
     """
 
-    name: str = Field(pattern=r"^[a-z][a-z0-9-]{0,40}$")
+    name: StackName
     """Stack name: names the state dir (``.dcinfra/<name>``), the Pulumi stack and the Ceph fsid seed."""
     site: LabSite | BareMetalSite = Field(default_factory=LabSite, discriminator="kind")
     """Where hosts come from."""

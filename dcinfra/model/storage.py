@@ -8,6 +8,19 @@ from pydantic import Field
 
 from dcinfra.model.base import Spec
 from dcinfra.model.fabric import NetworkName
+from dcinfra.model.types import (
+    AbsPath,
+    ArtifactSource,
+    CephName,
+    DevicePath,
+    HostLabel,
+    HostName,
+    KerberosRealm,
+    Label,
+    Name,
+    PatchVersion,
+    Sha512,
+)
 
 
 class Placement(Spec):
@@ -20,9 +33,9 @@ class Placement(Spec):
         Placement(hosts=["stor-001", "stor-002"])    # exactly these hosts
     """
 
-    pools: tuple[str, ...] = ()
+    pools: tuple[Name, ...] = ()
     """Pools whose hosts are candidates."""
-    hosts: tuple[str, ...] = ()
+    hosts: tuple[HostLabel, ...] = ()
     """Hostnames that are candidates."""
     count: int | None = Field(default=None, ge=1)
     """Take this many of the candidates (spread across racks); None: all of them."""
@@ -37,7 +50,7 @@ class CephPool(Spec):
         CephPool(name="datasets-data", pg_num=256, application="cephfs")
     """
 
-    name: str = Field(pattern=r"^[a-z][a-z0-9_.-]*$")
+    name: CephName
     """Pool name."""
     size: int = Field(default=3, ge=1, le=10)
     """Replicas."""
@@ -59,9 +72,9 @@ class CephFs(Spec):
         CephFs(name="datasets", mount_path="/mnt/datasets")
     """
 
-    name: str = Field(default="datasets", pattern=r"^[a-z][a-z0-9_-]*$")
+    name: CephName = "datasets"
     """File system name; its pools are ``<name>-metadata`` and ``<name>-data``."""
-    mount_path: str = Field(default="/mnt/datasets", pattern=r"^/[^\s]*$")
+    mount_path: AbsPath = "/mnt/datasets"
     """Where compute nodes mount it."""
     mds: Placement | None = None
     """Where MDS daemons run; default: on the manager hosts."""
@@ -83,7 +96,7 @@ class CephCluster(Spec):
         )
     """
 
-    name: str = Field(default="ceph", pattern=r"^[a-z][a-z0-9-]*$")
+    name: Label = "ceph"
     """Cluster name (the ``ceph.conf`` file name)."""
     mons: Placement
     """Monitor hosts: an odd number, 3 or 5 in production."""
@@ -91,7 +104,7 @@ class CephCluster(Spec):
     """Manager hosts; default: the monitor hosts."""
     osds: Placement
     """OSD hosts."""
-    devices: tuple[str, ...] = ()
+    devices: tuple[DevicePath, ...] = ()
     """Block devices per OSD host (one OSD each), e.g. ``/dev/nvme1n1``. On a lab site OSDs are
     file-backed and this stays empty."""
     pools: tuple[CephPool, ...] = ()
@@ -116,11 +129,11 @@ class Kerberos(Spec):
         Kerberos(realm="DC.EXAMPLE.COM", kdc="kdc.dc.example.com", keytab_dir="/etc/security/keytabs")
     """
 
-    realm: str = Field(pattern=r"^[A-Z0-9.-]+$")
+    realm: KerberosRealm
     """Kerberos realm (upper case)."""
-    kdc: str
+    kdc: HostName
     """KDC hostname."""
-    keytab_dir: str = "/etc/security/keytabs"
+    keytab_dir: AbsPath = "/etc/security/keytabs"
     """Where each host's keytabs are (provisioned outside dcinfra; never rendered)."""
 
 
@@ -134,7 +147,7 @@ class HdfsCluster(Spec):
                     replication=3, data_dirs=["/data/1/hdfs", "/data/2/hdfs"])
     """
 
-    name: str = Field(default="hdfs", pattern=r"^[a-z][a-z0-9-]*$")
+    name: Label = "hdfs"
     """Name service id (``fs.defaultFS`` is ``hdfs://<namenode>:8020``)."""
     namenode: Placement
     """The NameNode host (count 1)."""
@@ -142,9 +155,9 @@ class HdfsCluster(Spec):
     """DataNode hosts."""
     replication: int = Field(default=3, ge=1, le=10)
     """``dfs.replication``."""
-    name_dirs: tuple[str, ...] = ("/var/lib/hadoop/name",)
+    name_dirs: tuple[AbsPath, ...] = ("/var/lib/hadoop/name",)
     """``dfs.namenode.name.dir`` entries."""
-    data_dirs: tuple[str, ...] = ("/var/lib/hadoop/data",)
+    data_dirs: tuple[AbsPath, ...] = ("/var/lib/hadoop/data",)
     """``dfs.datanode.data.dir`` entries."""
     rack_awareness: bool = True
     """Render a topology mapping so replicas spread across racks."""
@@ -154,13 +167,13 @@ class HdfsCluster(Spec):
     """Required when ``secure``."""
     network: NetworkName = "storage"
     """Network HDFS binds to."""
-    hadoop_version: str = "3.3.6"
+    hadoop_version: PatchVersion = "3.3.6"
     """Hadoop release the rendered properties target."""
-    artifact: str | None = None
+    artifact: ArtifactSource | None = None
     """The Hadoop release to install: an ``http(s)://`` URL fetched on each host, or an absolute path
     on the controller copied to each host, of ``hadoop-<hadoop_version>.tar.gz``. No default: dcinfra
     installs no Hadoop nobody declared (lab nodes cannot download: give a path)."""
-    artifact_sha512: str | None = Field(default=None, pattern=r"^[0-9a-fA-F]{128}$")
+    artifact_sha512: Sha512 | None = None
     """SHA-512 of ``artifact`` (128 hex digits), as published next to the release
     (``hadoop-<version>.tar.gz.sha512``)."""
 

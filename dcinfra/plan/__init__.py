@@ -4,25 +4,44 @@
 planner itself, which reports what only planning can find (addresses that do not fit, racks over
 budget, a switch radix too small, a rule blocking a needed flow). :func:`compile_plan` returns the
 :class:`~dcinfra.plan.types.Plan` or raises :class:`~dcinfra.errors.StackInvalid` with all problems.
+
+Validation stays fast and quiet at any size (100,000 hosts in a few seconds, one problem per root
+cause):
+
+- **gates first** (:data:`dcinfra.plan.checks.GATES`): a stack its site cannot hold at all (the lab
+  asked for 100,000 nodes) is reported alone, before anything is planned;
+- **root causes stop their dependants**: a network too small for its hosts is reported once with how
+  many did not fit, and those hosts get no address rather than one past the network's end;
+- **one fix, one problem**: more than :data:`FOLD_AFTER` problems of the same rule with the same fix
+  (25,000 racks over the same budget) are folded into the first, which says how many were suppressed;
+- :func:`validate` plans only what can find a problem: the fabric's cabling, host records and
+  firewall rulesets are built by :func:`compile_plan` alone (a platform layer, planned on the compiled
+  plan, gets all but the cables).
 """
 
 from __future__ import annotations
 
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 
 from dcinfra.catalog import GPUS, NICS, SWITCHES
 from dcinfra.errors import Problem, StackInvalid
+from dcinfra.model.compute import Rack
 from dcinfra.model.site import BareMetalSite
 from dcinfra.model.stack import Stack
 from dcinfra.plan import fabric as fabric_mod
 from dcinfra.plan import scheduler as scheduler_mod
 from dcinfra.plan import security as security_mod
-from dcinfra.plan.checks import check_stack
+from dcinfra.plan.checks import Ctx, check_gates, check_stack
 from dcinfra.plan.hosts import Draft, assign_addresses, make_hosts, place, rail_subnets
 from dcinfra.plan.nccl import nccl_env
 from dcinfra.plan.platform import plan_platform
+from dcinfra.plan.registry import needed_flows
 from dcinfra.plan.storage import plan_ceph, plan_hdfs, resolve
 from dcinfra.plan.types import (
+    Cable,
     FabricPlan,
     HostPlan,
     NetworkPlan,
@@ -54,10 +73,26 @@ def _rail_iface(stack: Stack, rail: int) -> tuple[str, str]:
     return f"{prefix}{rail}", hca
 
 
-def _build(stack: Stack, problems: list[Problem]) -> Plan | None:
-    drafts = make_hosts(stack, problems)
-    racks = place(stack, drafts, problems)
-    assign_addresses(stack, drafts, problems)
+def _build(
+    stack: Stack,
+    problems: list[Problem],
+    *,
+    full: bool = True,
+    cabling: bool = True,
+    placed: tuple[list[Draft], list[Rack], list[Problem]] | None = None,
+) -> Plan | None:
+    """The Plan, or None with ``problems`` filled in. ``full=False`` runs only the steps that can
+    find a problem (validation): no host records, networks or firewall rulesets, no rail addresses.
+    ``cabling=False``: a plan without the fabric's cables and the hosts' leaf ports (what validation
+    plans the platform layer on). ``placed``: the hosts already made and placed (:meth:`Ctx.placed`),
+    with the problems found doing it."""
+    if placed is None:
+        drafts = make_hosts(stack, problems)
+        racks = place(stack, drafts, problems)
+    else:
+        drafts, racks, found = placed
+        problems.extend(found)
+    assign_addresses(stack, drafts, problems, rails=full)
     ceph = plan_ceph(stack, stack.storage.ceph, drafts, problems) if stack.storage.ceph else None
     hdfs = plan_hdfs(stack, stack.storage.hdfs, drafts, problems) if stack.storage.hdfs else None
     k8s = stack.platform.kubernetes if stack.platform else None
@@ -65,13 +100,21 @@ def _build(stack: Stack, problems: list[Problem]) -> Plan | None:
         for d in resolve(k8s.control_plane, "platform.kubernetes.control_plane", drafts, problems):
             d.roles.add("k8s-control-plane")
     scheduler_mod.assign_roles(stack, drafts, problems)
-    fabric = _plan_fabric(stack, drafts, problems)
+    fabric = _plan_fabric(stack, drafts, problems, cabling=full and cabling)
+    if not full:
+        security_mod.evaluate(stack, drafts, needed_flows(stack, drafts), problems)
+        scheduler_mod.plan_slurm(stack, drafts, problems, full=False)
+        return None
     ifaces = _interfaces(stack)
     security, assignment = security_mod.build(stack, drafts, ifaces, problems)
     attach: dict[tuple[str, int], tuple[str, int]] = {}
     if fabric is not None:
         attach = fabric[1]
-    hosts = tuple(_host(stack, d, ifaces, attach, assignment[d.name]) for d in drafts)
+    # (interface, HCA) of each rail, once: not once per host and rail (800,000 at 100,000 hosts)
+    rail_ifaces = [
+        _rail_iface(stack, r) for r in range(max((len(d.rail_addresses) for d in drafts), default=0))
+    ]
+    hosts = tuple(_host(stack, d, ifaces, attach, assignment[d.name], rail_ifaces) for d in drafts)
     networks = _networks(stack, drafts, ifaces)
     in_rack: dict[str, list[Draft]] = {}
     for d in drafts:
@@ -106,7 +149,7 @@ def _build(stack: Stack, problems: list[Problem]) -> Plan | None:
 
 
 def _plan_fabric(
-    stack: Stack, drafts: list[Draft], problems: list[Problem]
+    stack: Stack, drafts: list[Draft], problems: list[Problem], *, cabling: bool = True
 ) -> tuple[FabricPlan, dict[tuple[str, int], tuple[str, int]]] | None:
     cf = stack.fabric.compute
     if cf is None:
@@ -130,8 +173,12 @@ def _plan_fabric(
             )
         )
         return None
-    ports = [(d.name, d.su or 1, [_rail_iface(stack, r)[0] for r in range(d.hw.rails)]) for d in members]
-    cables, attach = fabric_mod.cabling(ports, rails, cf.nodes_per_su, radix, cf.oversubscription, tree)
+    cables: list[Cable] = []
+    attach: dict[tuple[str, int], tuple[str, int]] = {}
+    if cabling:  # sizing is all that can fail: the cables are the plan's, never validation's
+        names = [_rail_iface(stack, r)[0] for r in range(rails)]
+        ports = [(d.name, d.su or 1, names[: d.hw.rails]) for d in members]
+        cables, attach = fabric_mod.cabling(ports, rails, cf.nodes_per_su, radix, cf.oversubscription, tree)
     first = members[0].hw
     gpu = GPUS.get(first.gpu) if first.gpu else None
     nic = NICS.get(first.nic or "")
@@ -171,6 +218,7 @@ def _host(
     ifaces: dict[str, str],
     attach: dict[tuple[str, int], tuple[str, int]],
     firewall: str,
+    rail_ifaces: list[tuple[str, str]],
 ) -> HostPlan:
     rails = []
     prefix = stack.fabric.compute.cidr.prefixlen if stack.fabric.compute else 0
@@ -178,7 +226,7 @@ def _host(
         subnets = rail_subnets(stack.fabric.compute.cidr, len(d.rail_addresses))
         prefix = subnets[0].prefixlen if subnets else prefix
     for r, addr in enumerate(d.rail_addresses):
-        iface, hca = _rail_iface(stack, r)
+        iface, hca = rail_ifaces[r]
         leaf, port = attach.get((d.name, r), ("", 0))
         rails.append(RailNic(r, iface, hca, addr, prefix, leaf, port))
     host_ifaces = {net: ifaces[net] for net in d.addresses if net in ifaces}
@@ -234,22 +282,75 @@ def _networks(stack: Stack, drafts: list[Draft], ifaces: dict[str, str]) -> tupl
     return tuple(out)
 
 
-def _check(stack: Stack) -> tuple[list[Problem], Plan | None]:
-    problems = check_stack(stack)
+# More problems than this of one rule with one fix are one root cause: the first stands for them all.
+FOLD_AFTER = 3
+
+
+def fold(problems: list[Problem]) -> list[Problem]:
+    """``problems`` with each group of more than :data:`FOLD_AFTER` sharing a rule and a fix (the
+    same hint) folded into its first, which names how many were suppressed and where the first few
+    are. Smaller groups stay as they are: a few distinct mistakes read better one by one."""
+    groups: dict[tuple[str, str], list[Problem]] = {}
+    for p in problems:
+        if p.hint:
+            groups.setdefault((p.rule, p.hint), []).append(p)
+    out: list[Problem] = []
+    for p in problems:
+        group = groups.get((p.rule, p.hint), [])
+        if len(group) <= FOLD_AFTER:
+            out.append(p)
+        elif group[0] is p:
+            rest = [q.path for q in group[1:]]
+            shown = ", ".join(rest[:3]) + (f" and {len(rest) - 3} more" if len(rest) > 3 else "")
+            out.append(replace(p, message=f"{p.message} (and {len(rest)} more like it, suppressed: {shown})"))
+    return out
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """The cyclic garbage collector paused while planning: a 100,000-host stack allocates a few million
+    small objects, none of them in reference cycles, and each allocation burst would otherwise set off
+    collections that rescan the whole heap (the stack's own objects included), doubling the time.
+    Reference counting still frees everything that is dropped; the collector is resumed as it was."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
+def _check(stack: Stack, *, full: bool = True, cabling: bool = True) -> tuple[list[Problem], Plan | None]:
+    with _gc_paused():
+        return _check_all(stack, full=full, cabling=cabling)
+
+
+def _check_all(stack: Stack, *, full: bool, cabling: bool) -> tuple[list[Problem], Plan | None]:
+    ctx = Ctx.of(stack)
+    gate = check_gates(stack, ctx)
+    if gate:
+        # Nothing else is checked or planned: every later finding would follow from this one.
+        hint = "; the other checks run once the stack fits its site"
+        return [replace(p, hint=p.hint + hint) for p in gate], None
+    problems = check_stack(stack, ctx)
     planner: list[Problem] = []
-    plan = _build(stack, planner)
+    # The rules have all run: the planner goes on with the hosts they placed (made once, not twice).
+    plan = _build(stack, planner, full=full, cabling=cabling, placed=ctx.placed())
     seen = {(p.path, p.message) for p in problems}
     problems.extend(p for p in planner if (p.path, p.message) not in seen)
     if plan is not None and not problems:
         # The platform layer is planned on the compiled plan of the others (hosts, rails, Ceph, the host
         # firewall), once: its problems (namespaces, quotas, versions) join the rest.
         plan = replace(plan, platform=plan_platform(stack, plan, problems))
-    return problems, (plan if not problems else None)
+    return fold(problems), (plan if not problems else None)
 
 
 def validate(stack: Stack) -> list[Problem]:
     """Every problem with ``stack``, from the model-level checks and from planning. Touches nothing."""
-    return _check(stack)[0]
+    # The platform layer is planned (and checked) on the compiled plan, less the fabric's cables, which
+    # it never reads; without a platform, nothing that only builds the plan's output needs to run.
+    return _check(stack, full=stack.platform is not None, cabling=False)[0]
 
 
 def compile_plan(stack: Stack) -> Plan:

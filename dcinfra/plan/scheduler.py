@@ -269,8 +269,11 @@ def _topology(nodes: Sequence[Draft]) -> tuple[SlurmSwitch, ...]:
     return (*tree, SlurmSwitch(OFF_FABRIC, nodes=off)) if off else tree
 
 
-def plan_slurm(stack: Stack, drafts: Sequence[Draft], problems: list[Problem]) -> SlurmPlan | None:
-    """The Slurm cluster of a stack whose roles :func:`assign_roles` has set; None without a scheduler."""
+def plan_slurm(
+    stack: Stack, drafts: Sequence[Draft], problems: list[Problem], *, full: bool = True
+) -> SlurmPlan | None:
+    """The Slurm cluster of a stack whose roles :func:`assign_roles` has set; None without a scheduler.
+    ``full=False`` (validation) stops after the checks: the node lines cannot add a problem."""
     s = stack.scheduler
     if s is None:
         return None
@@ -310,6 +313,8 @@ def plan_slurm(stack: Stack, drafts: Sequence[Draft], problems: list[Problem]) -
                 "slurm.version",
             )
         )
+    if not full:
+        return None
     gres_pools = set(s.gres_pools) if s.gres_pools is not None else None
     nodes = tuple(_node(stack, d, gres_pools) for d in compute)
     owner = pool_owners(stack)

@@ -84,14 +84,22 @@ def hdfs_flows(stack: Stack, drafts: Sequence[Draft]) -> list[Need]:
 
 
 def resolve(placement: Placement, path: str, drafts: Sequence[Draft], problems: list[Problem]) -> list[Draft]:
-    """Hosts a placement selects, spread across racks when ``count`` takes a subset."""
-    pools = {d.pool.name for d in drafts}
-    names = {d.name: d for d in drafts}
-    for i, p in enumerate(placement.pools):
-        if p not in pools:
-            problems.append(unknown_pool(f"{path}.pools[{i}]", p, pools))
+    """Hosts a placement selects, spread across racks when ``count`` takes a subset.
+
+    Linear in the hosts, with one pass over them for the candidates (and one for the known names only
+    when the placement names pools or hosts that select nothing): a 100,000-host stack resolves its
+    half-dozen placements in a blink."""
+    pool_set, host_set = set(placement.pools), set(placement.hosts)
+    cands = [d for d in drafts if d.pool.name in pool_set or d.name in host_set]
+    found_pools = {d.pool.name for d in cands}
+    found_hosts = {d.name for d in cands if d.name in host_set}
+    if not pool_set <= found_pools:
+        pools = {d.pool.name for d in drafts}
+        for i, p in enumerate(placement.pools):
+            if p not in pools:
+                problems.append(unknown_pool(f"{path}.pools[{i}]", p, pools))
     for i, h in enumerate(placement.hosts):
-        if h not in names:
+        if h not in found_hosts:
             problems.append(
                 Problem(
                     f"{path}.hosts[{i}]",
@@ -100,7 +108,6 @@ def resolve(placement: Placement, path: str, drafts: Sequence[Draft], problems: 
                     "refs.host",
                 )
             )
-    cands = [d for d in drafts if d.pool.name in placement.pools or d.name in placement.hosts]
     if not placement.pools and not placement.hosts:
         problems.append(
             Problem(path, "placement selects no hosts", "give pools=[...] or hosts=[...]", "placement.empty")
@@ -121,13 +128,14 @@ def resolve(placement: Placement, path: str, drafts: Sequence[Draft], problems: 
     by_rack: dict[str, list[Draft]] = {}
     for d in cands:
         by_rack.setdefault(d.rack, []).append(d)
-    out: list[Draft] = []
-    while len(out) < placement.count:
-        for rack in list(by_rack):
-            if by_rack[rack] and len(out) < placement.count:
-                out.append(by_rack[rack].pop(0))
-    order = {d.name: i for i, d in enumerate(drafts)}
-    return sorted(out, key=lambda d: order[d.name])
+    taken: set[int] = set()  # ids of the chosen drafts
+    depth = 0
+    while len(taken) < placement.count:
+        for hosts in by_rack.values():
+            if depth < len(hosts) and len(taken) < placement.count:
+                taken.add(id(hosts[depth]))
+        depth += 1
+    return [d for d in cands if id(d) in taken]  # in plan order
 
 
 def _pow2_floor(n: float) -> int:
@@ -183,11 +191,12 @@ def plan_ceph(
     for d in osd_hosts:
         for dev in devices:
             osds.append(OsdPlan(len(osds), d.name, dev))
-    # CRUSH: root -> rack -> host -> osd, racks and hosts in plan order
+    # CRUSH: root -> rack -> host -> osd, racks and hosts in plan order (one pass over the OSDs: the
+    # host's rack comes from a map, never a scan of the OSD hosts, which was quadratic in hosts)
+    rack_of = {d.name: d.rack for d in osd_hosts}
     racks: dict[str, dict[str, list[OsdPlan]]] = {}
     for o in osds:
-        rack = next(d.rack for d in osd_hosts if d.name == o.host)
-        racks.setdefault(rack, {}).setdefault(o.host, []).append(o)
+        racks.setdefault(rack_of[o.host], {}).setdefault(o.host, []).append(o)
     crush = CrushBucket(
         "root",
         "default",

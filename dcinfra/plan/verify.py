@@ -96,14 +96,15 @@ def plan_verify_storage(stack: Stack, ceph: CephPlan | None, compute: list[str])
     client_pools = [p.name for p in ceph.pools if p.application == "rbd"]
     if ceph.cephfs_data_pool is not None:
         client_pools.append(ceph.cephfs_data_pool)
-    clients = [h for h in compute if h in ceph.clients] or list(ceph.clients)
+    has_key = set(ceph.clients)  # a set: membership in the tuple was quadratic in hosts
+    clients = [h for h in compute if h in has_key] or list(ceph.clients)
     pool: str | None
     if clients and client_pools:
         probe, admin, pool = clients[0], False, client_pools[0]
     else:
         probe, admin, pool = ceph.mons[0], True, ceph.pools[0].name if ceph.pools else None
     mount = ceph.cephfs_mount if ceph.cephfs_name is not None else None
-    fs_hosts = tuple(h for h in compute if h in ceph.clients) if mount else ()
+    fs_hosts = tuple(h for h in compute if h in has_key) if mount else ()
     return StorageVerifyPlan(
         cluster=ceph.name,
         probe_host=probe,

@@ -1,6 +1,14 @@
 """The Ansible inventory: ``inventory/hosts.yml``, ``group_vars/all.yml`` and one ``host_vars`` file per
 host, all plain YAML data taken from the Plan (roles read these and never recompute topology).
 
+Values are data, never expressions: every string value is written with Ansible's ``!unsafe`` tag, so
+Ansible never templates it, whatever a stack put in it (a ``{{ lookup('pipe', ...) }}`` arrives on the
+host as those characters). Roles still build strings from these values (``"{{ dcinfra_x }}/y"``): the
+result stays data. Strings that YAML would read as another type when plain (``'1.31'``, ``'yes'``) are
+written quoted and untagged instead: ansible-core 2.19 re-resolves a tagged scalar as if it were plain
+(``!unsafe '1.31'`` loads as a float), and such strings hold no template syntax anyway. Keys (variable,
+host, group and network names) are not tagged: Ansible does not template keys.
+
 Variables are role-prefixed (``dcinfra_*``). Groups: one per role (``ceph-mon`` -> ``ceph_mon``), per
 pool (``pool_<name>``) and per rack (``rack_<name>``), with ``-`` turned into ``_`` because Ansible
 group names must be valid identifiers.
@@ -47,11 +55,67 @@ def group_name(name: str) -> str:
     return name.replace("-", "_").replace(".", "_")
 
 
+_STR = "tag:yaml.org,2002:str"
+
+
+class _Unsafe(str):
+    """A string value to write as ``!unsafe`` (data Ansible must never template)."""
+
+    __slots__ = ()
+
+
+class _InventoryDumper(_Dumper):  # type: ignore[misc]
+    """The dumper with ``!unsafe`` string values."""
+
+
+def _represent_unsafe(dumper: Any, value: _Unsafe) -> Any:
+    text = str(value)
+    if dumper.resolve(yaml.ScalarNode, text, (True, False)) == _STR:
+        return dumper.represent_scalar("!unsafe", text)
+    return dumper.represent_str(text)  # '1.31', 'yes', '': quoted, and never a template
+
+
+_InventoryDumper.add_representer(_Unsafe, _represent_unsafe)
+
+
+def unsafe_values(data: Any) -> Any:
+    """``data`` with every string value (not key) marked to be written as ``!unsafe``."""
+    if isinstance(data, str):
+        return _Unsafe(data)
+    if isinstance(data, dict):
+        return {k: unsafe_values(v) for k, v in data.items()}
+    if isinstance(data, list | tuple):
+        return [unsafe_values(v) for v in data]
+    return data
+
+
+class _InventoryLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """A safe loader that reads ``!unsafe`` values as the plain data they are."""
+
+
+def _construct_unsafe(loader: Any, node: Any) -> Any:
+    if isinstance(node, yaml.ScalarNode):
+        return loader.construct_scalar(node)
+    if isinstance(node, yaml.SequenceNode):
+        return loader.construct_sequence(node, deep=True)
+    return loader.construct_mapping(node, deep=True)
+
+
+_InventoryLoader.add_constructor("!unsafe", _construct_unsafe)
+
+
+def load_yaml(text: str | bytes) -> Any:
+    """An inventory file read back as plain data (``!unsafe`` strings as ``str``): for tools and tests
+    that read what :func:`dump_yaml` wrote without Ansible."""
+    return yaml.load(text, Loader=_InventoryLoader)
+
+
 def dump_yaml(data: Any, stack: str) -> bytes:
-    """YAML text with the managed-by header, sorted keys and block style (yamllint-clean)."""
+    """YAML text with the managed-by header, sorted keys and block style (yamllint-clean), every string
+    value tagged ``!unsafe``."""
     body: str = yaml.dump(
-        data,
-        Dumper=_Dumper,
+        unsafe_values(data),
+        Dumper=_InventoryDumper,
         sort_keys=True,
         default_flow_style=False,
         explicit_start=True,

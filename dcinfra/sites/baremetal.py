@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import socket
 from concurrent.futures import ThreadPoolExecutor
+from typing import ClassVar
 
 from dcinfra.errors import DcinfraError, Problem
 from dcinfra.plan.types import HostPlan, Plan
@@ -20,6 +21,10 @@ class UnreachableHosts(DcinfraError):
 
 class BareMetal:
     """Existing hosts reached over SSH on their management addresses."""
+
+    # Existing servers: nothing on this machine to check (site_problems is empty), so validate does
+    # not compile the plan a second time for it.
+    checks_this_machine: ClassVar[bool] = False
 
     def __init__(self, plan: Plan, state: StateDir, ssh_key: str | None = None) -> None:
         self.plan = plan

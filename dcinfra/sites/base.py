@@ -67,7 +67,9 @@ class SiteProvider(Protocol):
 
     def site_problems(self) -> list[Problem]:
         """Problems only this machine can show (validate reports them with the stack's): e.g. lab
-        networks that shadow this machine's routes. Reads only; empty when there are none."""
+        networks that shadow this machine's routes. Reads only; empty when there are none. A provider
+        class that never has any says ``checks_this_machine = False``, and validate does not compile
+        the plan a second time to ask it (:func:`dcinfra.sites.site_problems`)."""
 
     def ssh_identity(self) -> str:
         """The private key Ansible connects with ("" : the SSH agent), without provisioning anything."""

@@ -91,7 +91,8 @@ def test_model_error_names_file_line_class_field_and_value(tmp_path: Path) -> No
     [problem] = err.problems
     assert problem.path == "NodePool.count"
     assert "-4" in problem.message
-    assert "greater than or equal to 1" in problem.message
+    assert "must be at least 1" in problem.message
+    assert problem.hint == "use a value at least 1"
     text = str(err)
     assert f"{path}:4" in text and "NodePool.count" in text and "-4" in text
 

@@ -18,9 +18,9 @@ import subprocess
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
-import yaml
 
 from dcinfra.errors import RenderError
 from dcinfra.model.stack import Stack
@@ -28,6 +28,7 @@ from dcinfra.plan import compile_plan
 from dcinfra.plan.types import FirewallRule, Plan, to_jsonable
 from dcinfra.render import MANIFEST, hostfiles, render, render_template, write_tree
 from dcinfra.render.hostfiles import HOST_FILES, render_host_files
+from dcinfra.render.inventory import load_yaml
 from tests.conftest import REPO_ROOT, rewrote, updating_golden
 
 GOLDEN = Path(__file__).resolve().parent.parent / "fixtures" / "render_lab"
@@ -251,7 +252,7 @@ def test_sshd_dropin_passes_sshd_t_and_restricts_sources(
 
 
 def test_inventory_parses_and_groups_lab_hosts(lab_plan: Plan, lab: dict[str, bytes]) -> None:
-    inv = yaml.safe_load(lab["inventory/hosts.yml"])
+    inv = load_yaml(lab["inventory/hosts.yml"])
     all_hosts = inv["all"]["hosts"]
     assert set(all_hosts) == {h.name for h in lab_plan.hosts}
     assert len(all_hosts) == 3
@@ -269,18 +270,23 @@ def test_inventory_parses_and_groups_lab_hosts(lab_plan: Plan, lab: dict[str, by
 def test_inventory_vars_parse_and_carry_the_plan(lab_plan: Plan, lab: dict[str, bytes]) -> None:
     ceph = lab_plan.ceph
     assert ceph is not None
-    all_vars = yaml.safe_load(lab["inventory/group_vars/all.yml"])
+    all_vars = load_yaml(lab["inventory/group_vars/all.yml"])
     assert all_vars["dcinfra_stack"] == "lab"
     assert all_vars["ansible_user"] == lab_plan.ssh_user
     assert all_vars["dcinfra_versions"] == lab_plan.versions
     assert all_vars["dcinfra_ceph"]["fsid"] == ceph.fsid
     for h in lab_plan.hosts:
-        hv = yaml.safe_load(lab[f"inventory/host_vars/{h.name}.yml"])
+        hv = load_yaml(lab[f"inventory/host_vars/{h.name}.yml"])
         assert hv["dcinfra_addresses"] == h.addresses
         assert hv["dcinfra_roles"] == list(h.roles)
         assert hv["dcinfra_firewall"] == h.firewall
         assert hv["dcinfra_rails"] == [to_jsonable(r) for r in h.rails]
         assert [o["id"] for o in hv["dcinfra_ceph_osds"]] == [o.id for o in ceph.osds if o.host == h.name]
+
+
+def _untagged(obj: dict[str, Any]) -> Any:
+    """ansible-inventory's JSON writes a value Ansible holds as unsafe as ``{"__ansible_unsafe": v}``."""
+    return obj["__ansible_unsafe"] if set(obj) == {"__ansible_unsafe"} else obj
 
 
 def test_ansible_reads_the_inventory(h100_plan: Plan, h100: dict[str, bytes], tmp_path: Path) -> None:
@@ -291,7 +297,7 @@ def test_ansible_reads_the_inventory(h100_plan: Plan, h100: dict[str, bytes], tm
     inv = str(tmp_path / "inventory" / "hosts.yml")
     env = {**os.environ, "ANSIBLE_INVENTORY_UNPARSED_WARNING": "true", "ANSIBLE_NOCOLOR": "1"}
     listing = subprocess.run([tool, "-i", inv, "--list"], capture_output=True, text=True, check=True, env=env)
-    data = json.loads(listing.stdout)
+    data = json.loads(listing.stdout, object_hook=_untagged)
     assert h100_plan.ceph is not None
     assert set(data["ceph_mon"]["hosts"]) == set(h100_plan.ceph.mons)
     assert set(data["hdfs_namenode"]["hosts"]) == {"stor-001"}
@@ -299,7 +305,7 @@ def test_ansible_reads_the_inventory(h100_plan: Plan, h100: dict[str, bytes], tm
     host = subprocess.run(
         [tool, "-i", inv, "--host", "gpu-001"], capture_output=True, text=True, check=True, env=env
     )
-    hv = json.loads(host.stdout)
+    hv = json.loads(host.stdout, object_hook=_untagged)
     gpu = h100_plan.host("gpu-001")
     assert hv["ansible_host"] == gpu.addresses["management"]
     assert hv["dcinfra_stack"] == "h100-su", "group_vars/all.yml is picked up next to hosts.yml"
@@ -562,11 +568,11 @@ def test_rook_takes_ceph_off_the_host_plays(storage: str, deployer: str) -> None
     assert plan.ceph is not None and plan.ceph.deployed_by == deployer
     assert plan.ceph.mons and plan.ceph.osds  # Rook's placement comes from here
     files = render(plan)
-    groups = yaml.safe_load(files["inventory/hosts.yml"])["all"]["children"]
+    groups = load_yaml(files["inventory/hosts.yml"])["all"]["children"]
     ceph_groups = [g for g in groups if g.startswith("ceph_")]
     assert ceph_groups
     host_ceph = deployer == "hosts"
     assert all(bool(groups[g]["hosts"]) == host_ceph for g in ceph_groups if g != "ceph_conf_rollout")
     assert any("/etc/ceph/" in path for path in files) == host_ceph
-    assert yaml.safe_load(files["inventory/group_vars/all.yml"])["dcinfra_ceph"]["deployed_by"] == deployer
+    assert load_yaml(files["inventory/group_vars/all.yml"])["dcinfra_ceph"]["deployed_by"] == deployer
     assert (plan.verify is not None and plan.verify.storage is not None) == host_ceph

@@ -499,14 +499,6 @@ CASES = [
         "'/dev/nvme1n1'",
     ),
     Case(
-        "ceph.devices-not-dev",
-        "base",
-        {"storage.ceph.devices": ["nvme1n1"]},
-        "ceph.devices",
-        "storage.ceph.devices[0]",
-        "'nvme1n1'",
-    ),
-    Case(
         "ceph.network-mons",
         "base",
         {"storage.ceph.mons.pools": ["svc"]},
@@ -623,14 +615,6 @@ CASES = [
         "'compute'",
     ),
     Case(
-        "hdfs.dirs-relative",
-        "base",
-        {"storage.hdfs.data_dirs": ["data/hdfs"]},
-        "hdfs.dirs",
-        "storage.hdfs.data_dirs[0]",
-        "'data/hdfs'",
-    ),
-    Case(
         "hdfs.dirs-overlap",
         "base",
         {"storage.hdfs.name_dirs": ["/data/1"], "storage.hdfs.data_dirs": ["/data/1/dn"]},
@@ -645,14 +629,6 @@ CASES = [
         "hdfs.artifact",
         "storage.hdfs.artifact_sha512",
         "artifact_sha512 is not",
-    ),
-    Case(
-        "hdfs.artifact-relative",
-        "base",
-        {"storage.hdfs.artifact": "hadoop.tar.gz", "storage.hdfs.artifact_sha512": "ab" * 64},
-        "hdfs.artifact",
-        "storage.hdfs.artifact",
-        "'hadoop.tar.gz'",
     ),
     # security
     Case(
@@ -826,10 +802,10 @@ CASES = [
     Case(
         "platform.namespaces",
         "base",
-        {"platform.kubernetes.namespaces": ["Training"]},
+        {"platform.kubernetes.namespaces": ["training", "training"]},
         "platform.namespaces",
-        "platform.kubernetes.namespaces[0]",
-        "'Training'",
+        "platform.kubernetes.namespaces[1]",
+        "'training'",
     ),
     Case(
         "platform.control-plane",
@@ -989,11 +965,109 @@ CASES = [
     Case(
         "slurm.paths",
         "lab",
-        {"scheduler.prolog": "/etc/slurm/../prolog"},
+        {"scheduler.prolog": "/"},
         "slurm.paths",
         "scheduler.prolog",
-        "'/etc/slurm/../prolog'",
-        "'/etc/prolog'",
+        "prolog '/'",
+        "'/etc/slurm/prolog.sh'",
+    ),
+    # directories on the hosts that shadow or sit in the system (issue 13, item 2)
+    Case(
+        "ceph.mount-var-lib",
+        "base",
+        {"storage.ceph.cephfs.mount_path": "/var/lib"},
+        "ceph.mount",
+        "storage.ceph.cephfs.mount_path",
+        "CephFS mount path '/var/lib' is the system directory '/var/lib'",
+        "e.g. '/mnt/datasets'",
+    ),
+    Case(
+        "ceph.mount-var",
+        "base",
+        {"storage.ceph.cephfs.mount_path": "/var"},
+        "ceph.mount",
+        "storage.ceph.cephfs.mount_path",
+        "'/var' is the system directory '/var', which holds '/var/backups'",
+        "never a system directory or one that contains one",
+    ),
+    Case(
+        "ceph.mount-inside-usr",
+        "base",
+        {"storage.ceph.cephfs.mount_path": "/usr/share/datasets"},
+        "ceph.mount",
+        "storage.ceph.cephfs.mount_path",
+        "'/usr/share/datasets' is inside '/usr', which the operating system owns",
+        "e.g. '/mnt/datasets'",
+    ),
+    Case(
+        "hdfs.dirs-system",
+        "base",
+        {"storage.hdfs.data_dirs": ["/data/1/hdfs", "/usr"]},
+        "hdfs.dirs",
+        "storage.hdfs.data_dirs[1]",
+        "DataNode directory '/usr' is the system directory '/usr'",
+        "e.g. '/data/2/hdfs'",
+    ),
+    Case(
+        "hdfs.dirs-inside-proc",
+        "base",
+        {"storage.hdfs.name_dirs": ["/proc/hdfs/name"]},
+        "hdfs.dirs",
+        "storage.hdfs.name_dirs[0]",
+        "'/proc/hdfs/name' is inside '/proc', a kernel or boot filesystem",
+        "nor anything inside /etc, /usr",
+    ),
+    Case(
+        "hdfs.kerberos-keytab-system",
+        "base",
+        {
+            "storage.hdfs.secure": True,
+            "storage.hdfs.kerberos": Kerberos(
+                realm="DC.EXAMPLE.COM", kdc="kdc.dc.example.com", keytab_dir="/etc"
+            ),
+        },
+        "hdfs.kerberos",
+        "storage.hdfs.kerberos.keytab_dir",
+        "keytab_dir '/etc' is the system directory '/etc'",
+        "e.g. '/etc/security/keytabs'",
+    ),
+    # addresses no host can have (item 3)
+    Case(
+        "address.reserved-broadcast",
+        "base",
+        {"site.hosts[0].management_ip": "10.0.3.255"},
+        "address.reserved",
+        "site.hosts[0].management_ip",
+        "'10.0.3.255' of 'gpu-a-001' is the broadcast address of the management network '10.0.0.0/22'",
+        "10.0.0.2 to 10.0.3.254",
+    ),
+    Case(
+        "address.reserved-network",
+        "base",
+        {"site.hosts[2].management_ip": "10.0.0.0"},
+        "address.reserved",
+        "site.hosts[2].management_ip",
+        "'10.0.0.0' of 'gpu-b-001' is the network address",
+        "neither its network address 10.0.0.0 nor its broadcast address 10.0.3.255",
+    ),
+    # rails that do not match the GPUs (item 4)
+    Case(
+        "fabric.rails-7",
+        "base",
+        {"compute.pools[0].hardware.rails": 7, "compute.pools[1].hardware.rails": 7},
+        "fabric.rails",
+        "compute.pools[0].hardware.rails",
+        "rails=7 for 8 GPUs per node",
+        "use rails=8 (allowed for 8 GPUs: 1, 2, 4, 8, 16",
+    ),
+    Case(
+        "fabric.rails-12",
+        "superpod",
+        {"compute.pools[0].hardware.rails": 12},
+        "fabric.rails",
+        "compute.pools[0].hardware.rails",
+        "rails=12 for 8 GPUs per node",
+        "rail_gpu_ratio='any'",
     ),
 ]
 
@@ -1179,6 +1253,27 @@ PLANNER_CASES = [
         "compute.pools[0].hardware.profile",
         "'dgx-h10'",
         "'dgx-h100'",
+    ),
+    # one problem per root cause (issue 13, item 7)
+    Case(
+        "network.size-suppressed",
+        "base",
+        {"fabric.storage.cidr": "10.16.0.0/28"},
+        "network.size",
+        "fabric.storage.cidr",
+        "has room for 5 hosts but 7 join it: the other 2 get no address on it (their 2 follow-on "
+        "address problems are suppressed)",
+        "use a /27 or larger",
+    ),
+    Case(
+        "network.membership-many",
+        "base",
+        {"fabric.management.cidr": "10.0.0.0/24", "security.ssh.management_cidr": None},
+        "network.membership",
+        "site.hosts[0].management_ip",
+        "'10.0.1.10' of 'gpu-a-001' is outside the management network '10.0.0.0/24' (and 9 more site "
+        "hosts: gpu-a-002, gpu-b-001, gpu-b-002 and 6 more)",
+        "widen fabric.management.cidr to '10.0.0.0/23'",
     ),
 ]
 
@@ -1389,7 +1484,7 @@ def test_validate_touches_nothing(
             "storage.hdfs.datanodes": Placement(),
         },
         {"compute.pools[0].hardware": Hardware(), "compute.pools[1].hardware.profile": "nope"},
-        {"versions.cuda": "99.9", "versions.nccl": "0.0.1", "versions.ceph": "x"},
+        {"versions.cuda": "99.9", "versions.nccl": "0.0.1", "versions.ceph": "xyz"},
         {"storage.ceph.pools": [], "storage.ceph.cephfs": None, "security": Security()},
     ],
     ids=[

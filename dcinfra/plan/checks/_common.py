@@ -2,11 +2,15 @@
 stack's networks, pools and names.
 
 Nothing here reports a problem of its own; the helpers that yield problems (:func:`dup_names`,
-:func:`unattached`) take the rule id from the family that calls them.
+:func:`unattached`, :func:`host_dir`) take the rule id from the family that calls them. What makes a
+directory on the hosts a system one (:data:`SYSTEM_DIRS`, :func:`system_dir_reason`) is decided here,
+once, for every family with such a field (the CephFS mount, HDFS name and data dirs, the keytab dir).
 """
 
 from __future__ import annotations
 
+import posixpath
+import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from ipaddress import IPv4Network
@@ -14,7 +18,7 @@ from ipaddress import IPv4Network
 from dcinfra.catalog import closest
 from dcinfra.catalog.sites import SiteCapabilities
 from dcinfra.errors import Problem
-from dcinfra.model.compute import NodePool
+from dcinfra.model.compute import NodePool, Rack
 from dcinfra.model.stack import Stack
 from dcinfra.model.storage import Placement
 from dcinfra.plan.hosts import Draft, Hw, make_hosts, place, resolve_hardware
@@ -25,6 +29,7 @@ __all__ = [
     "Ctx",
     "declared",
     "dup_names",
+    "host_dir",
     "hw_path",
     "mtu_of",
     "networks",
@@ -41,7 +46,7 @@ class Ctx:
     stack: Stack
     site: SiteCapabilities  # what the site can do; rules read this, never the site's kind
     hw: list[Hw | None]  # per compute pool, as the planner resolves it (None: unresolvable)
-    _drafts: list[Draft] | None = field(default=None)
+    _placed: tuple[list[Draft], list[Rack], list[Problem]] | None = field(default=None)
 
     @classmethod
     def of(cls, stack: Stack) -> Ctx:
@@ -55,15 +60,24 @@ class Ctx:
         ]
         return cls(stack, stack.site.capabilities(), hw)
 
+    def placed(self) -> tuple[list[Draft], list[Rack], list[Problem]]:
+        """The stack's hosts made and placed in racks (``make_hosts`` + ``place``), once per context,
+        with the problems those found (the planner reports them, never the rules).
+
+        Rules only read them. :func:`dcinfra.plan.validate` hands the same drafts to the planner once
+        every rule has run (the planner then adds roles and addresses), so that a 100,000-host stack
+        is not made and placed twice."""
+        if self._placed is None:
+            found: list[Problem] = []
+            drafts = make_hosts(self.stack, found)
+            racks = place(self.stack, drafts, found)
+            self._placed = (drafts, racks, found)
+        return self._placed
+
     @property
     def drafts(self) -> list[Draft]:
-        """Throwaway placed hosts (the planner builds its own); only built when a rule needs them."""
-        if self._drafts is None:
-            scratch: list[Problem] = []  # the planner reports these itself
-            drafts = make_hosts(self.stack, scratch)
-            place(self.stack, drafts, scratch)
-            self._drafts = drafts
-        return self._drafts
+        """Placed hosts, as :meth:`placed` makes them; only built when something needs them."""
+        return self.placed()[0]
 
     def select(self, placement: Placement) -> list[Draft]:
         """Hosts a placement resolves to (unknown names are the planner's to report)."""
@@ -171,3 +185,120 @@ def suggest(value: str, known: Sequence[str]) -> str:
 def pow2(n: int) -> bool:
     """Whether ``n`` is a positive power of two."""
     return n > 0 and n & (n - 1) == 0
+
+
+# --- directories the stack puts on its hosts -----------------------------------------------------------
+
+# Directories the operating system owns (FHS 3.0, https://refspecs.linuxfoundation.org/FHS_3.0/): a
+# stack's mount point or data directory must never be one of these, nor contain one (the set holds
+# every parent of its members, so "contains one" is "is one"). A CephFS mount
+# over /var/lib hides dpkg's and every daemon's state; an HDFS data dir is chowned to hdfs with mode
+# 0700 when it is created and removed by `destroy --destroy-data`, which on /var would remove the
+# system's variable data.
+SYSTEM_DIRS = frozenset(
+    {
+        "/",
+        "/bin",
+        "/boot",
+        "/dev",
+        "/etc",
+        "/home",
+        "/lib",
+        "/lib32",
+        "/lib64",
+        "/libx32",
+        "/media",
+        "/mnt",
+        "/opt",
+        "/proc",
+        "/root",
+        "/run",
+        "/sbin",
+        "/srv",
+        "/sys",
+        "/tmp",
+        "/usr",
+        "/usr/bin",
+        "/usr/include",
+        "/usr/lib",
+        "/usr/lib64",
+        "/usr/libexec",
+        "/usr/local",
+        "/usr/sbin",
+        "/usr/share",
+        "/usr/src",
+        "/var",
+        "/var/backups",
+        "/var/cache",
+        "/var/lib",
+        "/var/local",
+        "/var/lock",
+        "/var/log",
+        "/var/mail",
+        "/var/opt",
+        "/var/run",
+        "/var/spool",
+        "/var/tmp",
+    }
+)
+# Kernel and runtime filesystems and the boot partition: nothing of a stack's lives below these
+# (proc, sysfs, devtmpfs and the /run tmpfs are rebuilt at boot; /boot is the bootloader's).
+KERNEL_TREES = ("/proc", "/sys", "/dev", "/run", "/boot")
+# Trees the OS's packages and configuration own, and the temporary directories that are emptied on
+# reboot or by systemd-tmpfiles: a mount point there hides system files, a data directory there is
+# chowned to a daemon's user (and lost with /tmp). Config files such as keytabs do belong in /etc.
+OS_TREES = ("/etc", "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/tmp", "/var/tmp")
+_LIB = re.compile(r"^/lib[^/]*(/|$)")  # /lib, /lib64, /libx32 and any other /lib* the OS adds
+
+
+def _under(path: str, trees: Iterable[str]) -> str | None:
+    return next((t for t in trees if path == t or path.startswith(t + "/")), None)
+
+
+def system_dir_reason(value: str, *, data: bool) -> str | None:
+    """Why ``value`` cannot be a directory the stack owns on its hosts, or None when it can.
+
+    Refused everywhere: a path that is not absolute or not normalized (``..``, ``.``, ``//``, a
+    trailing ``/``), one that is a system directory or contains one (``/var``, ``/var/lib``, ``/``), and
+    one inside a kernel filesystem or ``/boot``. With ``data`` (mount points, data directories) also
+    one inside the OS's own trees (``/etc``, ``/usr``, ``/bin``, ``/sbin``, ``/lib*``, ``/tmp``,
+    ``/var/tmp``). Allowed: a directory of its own, e.g. ``/mnt/datasets``, ``/data/1/hdfs``,
+    ``/srv/hdfs``, ``/scratch/x``, ``/var/lib/hadoop/data`` (and ``/etc/security/keytabs`` when not
+    ``data``).
+    """
+    norm = posixpath.normpath(value) if value else value
+    if norm.startswith("//"):  # POSIX keeps a leading "//"; Linux reads it as "/"
+        norm = "/" + norm.lstrip("/")
+    if not value.startswith("/") or norm != value:
+        return "is not a normalized absolute path (no '..', '.', '//' or trailing '/')"
+    if norm in SYSTEM_DIRS:  # closed under parents: a path containing a system directory is one too
+        inside = sorted(d for d in SYSTEM_DIRS if d.startswith(norm.rstrip("/") + "/"))
+        held = f", which holds {', '.join(map(repr, inside[:3]))}" + (" ..." if len(inside) > 3 else "")
+        return f"is the system directory {norm!r}" + (held if inside else "")
+    top = _under(norm, KERNEL_TREES)
+    if top is not None:
+        return f"is inside {top!r}, a kernel or boot filesystem"
+    if data:
+        top = _under(norm, OS_TREES) or ("/" + norm.split("/")[1] if _LIB.match(norm) else None)
+        if top is not None:
+            return f"is inside {top!r}, which the operating system owns"
+    return None
+
+
+def host_dir(
+    path: str, value: str, what: str, example: str, rule: str, *, data: bool = True
+) -> Problem | None:
+    """A problem when ``value`` (at ``path``) cannot be a directory the stack owns on its hosts
+    (:func:`system_dir_reason`), else None. ``what`` names it for people; ``example`` is a good value."""
+    reason = system_dir_reason(value, data=data)
+    if reason is None:
+        return None
+    trees = "/etc, /usr, /bin, /sbin, /lib*, /tmp, /var/tmp, " if data else ""
+    return Problem(
+        path,
+        f"{what} {value!r} {reason}",
+        f"use a normalized absolute directory of its own, e.g. {example!r}; never a system directory "
+        f"or one that contains one (/, /var, /var/lib, /usr, /etc, /home, /opt, /mnt, /srv, ...), nor "
+        f"anything inside {trees}/proc, /sys, /dev, /run or /boot",
+        rule,
+    )

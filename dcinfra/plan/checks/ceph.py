@@ -3,8 +3,10 @@ failure domains and placement groups, the CephFS mount, which hosts reach its ne
 releases the site can run.
 
 Rules (``Problem.rule``): ``ceph.size``, ``ceph.min-size``, ``ceph.mons``, ``ceph.devices``,
-``ceph.network``, ``ceph.pg-num``, ``ceph.pool-name``, ``ceph.mount``, ``network.undeclared``,
-``versions.ceph`` (a release the site's hosts cannot run)
+``ceph.network``, ``ceph.pg-num``, ``ceph.pool-name``, ``ceph.mount`` (a CephFS mount path that is
+not normalized, is or contains a system directory, or lies inside a system tree:
+:func:`~dcinfra.plan.checks._common.system_dir_reason`), ``network.undeclared``, ``versions.ceph`` (a
+release the site's hosts cannot run)
 
 Where OSDs come from follows the site (``SiteCapabilities.osd_backing``): file-backed OSDs (one per
 host, the lab) take no devices; device-backed ones need block devices. On a site whose hosts share one
@@ -14,11 +16,10 @@ machine (``shared_machine``) the fault-tolerance minimums (3 monitors, size > 1)
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from pathlib import PurePosixPath
 
 from dcinfra.catalog import CEPH_RELEASES
 from dcinfra.errors import Problem
-from dcinfra.plan.checks._common import Ctx, declared, dup_names, networks, pow2, unattached
+from dcinfra.plan.checks._common import Ctx, declared, dup_names, host_dir, networks, pow2, unattached
 from dcinfra.plan.hosts import Draft
 
 __all__ = ["check_ceph"]
@@ -26,28 +27,6 @@ __all__ = ["check_ceph"]
 # Ceph refuses to create PGs beyond this many per OSD (mon_max_pg_per_osd default).
 # Source: https://docs.ceph.com/en/pacific/rados/configuration/pool-pg-config-ref/
 CEPH_MAX_PG_PER_OSD = 250
-# Directories a CephFS mount must not shadow on compute hosts.
-SYSTEM_DIRS = frozenset(
-    {
-        "/bin",
-        "/boot",
-        "/dev",
-        "/etc",
-        "/home",
-        "/lib",
-        "/opt",
-        "/proc",
-        "/root",
-        "/run",
-        "/sbin",
-        "/srv",
-        "/sys",
-        "/tmp",
-        "/usr",
-        "/var",
-        "/mnt",
-    }
-)
 
 
 def check_ceph(ctx: Ctx) -> Iterator[Problem]:
@@ -90,15 +69,15 @@ def check_ceph(ctx: Ctx) -> Iterator[Problem]:
         yield from _ceph_pool_sizes(ctx, osd_hosts, per_host)
     yield from _ceph_pools(ctx)
     if ceph.cephfs is not None:
-        mount = ceph.cephfs.mount_path
-        p = PurePosixPath(mount)
-        if not p.is_absolute() or str(p) == "/" or ".." in p.parts or str(p) in SYSTEM_DIRS:
-            yield Problem(
-                f"{base}.cephfs.mount_path",
-                f"mount path {mount!r} would shadow a system directory or is not a plain absolute path",
-                "mount under its own directory, e.g. '/mnt/datasets'",
-                "ceph.mount",
-            )
+        bad = host_dir(
+            f"{base}.cephfs.mount_path",
+            ceph.cephfs.mount_path,
+            "CephFS mount path",
+            f"/mnt/{ceph.cephfs.name}",
+            "ceph.mount",
+        )
+        if bad is not None:
+            yield bad
     if nets_ok:
         yield from _ceph_attachment(ctx, mons, osd_hosts)
     releases = ctx.site.ceph_releases

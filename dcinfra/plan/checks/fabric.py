@@ -3,8 +3,9 @@ leaf ports, MTU along a path, and RoCE.
 
 Rules (``Problem.rule``): ``network.overlap``, ``network.membership``, ``network.interface``,
 ``catalog.unknown`` (switch), ``fabric.switch``, ``fabric.nic``, ``fabric.radix``, ``fabric.leaf-ports``,
-``fabric.missing``, ``fabric.unused``, ``fabric.heterogeneous``, ``fabric.hcas``, ``mtu.invalid``,
-``mtu.switch``, ``mtu.mismatch``, ``lab.mtu``, ``roce.settings``, ``roce.lossless``, ``roce.mtu``
+``fabric.missing``, ``fabric.unused``, ``fabric.heterogeneous``, ``fabric.hcas``, ``fabric.rails``,
+``mtu.invalid``, ``mtu.switch``, ``mtu.mismatch``, ``lab.mtu``, ``roce.settings``, ``roce.lossless``,
+``roce.mtu``
 
 Decisions a network engineer may want to know:
 
@@ -14,6 +15,12 @@ Decisions a network engineer may want to know:
   fabric's transport at all (BlueField-3 on InfiniBand, a lab veth on a real fabric) is a problem.
 - **Emulated hardware.** The catalog marks the lab's Linux bridge and veth pairs ``emulated``; they fit
   a site whose capabilities say ``emulated_network`` and no other, and real models do not fit one.
+- **Rails against GPUs.** A rail-optimized fabric pairs every GPU with a NIC on "its" rail, so the
+  GPUs of a node must split evenly over its rails: one rail per GPU (8 on 8-GPU HGX/DGX nodes), one
+  per two or four GPUs (the 4 BlueField-3 ports of an 8x L40S PCIe server), or two rails per GPU.
+  Any other count (7 or 12 rails on 8 GPUs) leaves some rails serving more GPUs than others, and the
+  busiest rail bounds every collective. ``ComputeFabric.rail_gpu_ratio='any'`` turns the rule off for a
+  design that differs on purpose; every catalog profile passes it as shipped.
 - **Leaf ports.** A leaf of radix *k* at oversubscription *r* has ``down = floor(k*r/(r+1))`` node ports.
   The planner splits a scalable unit (SU) over several leaves per rail when ``nodes_per_su > down``;
   when ``nodes_per_su`` is not a multiple of ``down`` that strands ports on every SU's last leaf of each
@@ -176,6 +183,8 @@ def check_fabric(ctx: Ctx) -> Iterator[Problem]:
                 "name the real NIC model",
                 "fabric.nic",
             )
+    if cf.rail_gpu_ratio == "even":
+        yield from _rails_per_gpu(members)
     yield from _heterogeneous(members)
     if cf.hcas:
         rails = max((hw.rails for _, _, hw in members), default=0)
@@ -233,6 +242,27 @@ def _leaf_ports(nodes_per_su: int, radix: int, oversubscription: float, nodes: i
         "whole leaves",
         "fabric.leaf-ports",
     )
+
+
+def _rails_per_gpu(members: Sequence[tuple[int, NodePool, Hw]]) -> Iterator[Problem]:
+    """``fabric.rails``: GPUs that do not split evenly over a node's rails."""
+    for i, pool, hw in members:
+        gpus, rails = hw.gpu_count, hw.rails
+        if hw.gpu is None or not gpus or gpus % rails == 0 or rails % gpus == 0:
+            continue
+        fits = sorted({r for r in range(1, 17) if gpus % r == 0 or r % gpus == 0})
+        # the nearest allowed count; on a tie one per GPU, else the smaller (fewer NICs to buy)
+        near = min(fits, key=lambda r: (abs(r - rails), r != gpus, r))
+        yield Problem(
+            hw_path(pool, i, "rails"),
+            f"pool {pool.name!r} has rails={rails} for {gpus} GPUs per node: on a rail-optimized fabric "
+            f"the GPUs must split evenly over the rails ({gpus} GPUs over {rails} rails leaves some rails "
+            "serving more GPUs than others)",
+            f"use rails={near} (allowed for {gpus} GPUs: {', '.join(map(str, fits))}; one per GPU is "
+            f"rails={gpus}), or set fabric.compute.rail_gpu_ratio='any' for a design that differs on "
+            "purpose",
+            "fabric.rails",
+        )
 
 
 def _heterogeneous(members: Sequence[tuple[int, NodePool, Hw]]) -> Iterator[Problem]:

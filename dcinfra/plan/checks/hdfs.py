@@ -1,8 +1,11 @@
 """Rules on the HDFS cluster (``storage.hdfs``): replication against datanodes, rack awareness,
 Kerberos, its network and which hosts reach it, its directories, and the Hadoop release artifact.
 
-Rules (``Problem.rule``): ``hdfs.replication``, ``hdfs.rack-awareness``, ``hdfs.kerberos``,
-``hdfs.network``, ``hdfs.dirs``, ``hdfs.artifact``, ``network.undeclared``
+Rules (``Problem.rule``): ``hdfs.replication``, ``hdfs.rack-awareness``, ``hdfs.kerberos`` (also a
+keytab_dir that is not normalized, is a system directory, or lies inside /proc, /sys, /dev, /run or
+/boot), ``hdfs.network``, ``hdfs.dirs`` (empty, overlapping, or a directory the role may not own:
+not normalized, a system directory, or inside a system tree, /etc and /var/tmp included:
+:func:`~dcinfra.plan.checks._common.system_dir_reason`), ``hdfs.artifact``, ``network.undeclared``
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import PurePosixPath
 
 from dcinfra.errors import Problem
-from dcinfra.plan.checks._common import Ctx, declared, networks, unattached
+from dcinfra.plan.checks._common import Ctx, declared, host_dir, networks, unattached
 
 __all__ = ["check_hdfs"]
 
@@ -55,13 +58,18 @@ def check_hdfs(ctx: Ctx) -> Iterator[Problem]:
             "set secure=True or remove kerberos",
             "hdfs.kerberos",
         )
-    if hdfs.kerberos is not None and not PurePosixPath(hdfs.kerberos.keytab_dir).is_absolute():
-        yield Problem(
+    if hdfs.kerberos is not None:
+        # Keytabs are configuration: /etc/security/keytabs is where they belong (data=False).
+        bad = host_dir(
             f"{base}.kerberos.keytab_dir",
-            f"keytab_dir {hdfs.kerberos.keytab_dir!r} is not absolute",
-            "use an absolute path, e.g. '/etc/security/keytabs'",
+            hdfs.kerberos.keytab_dir,
+            "keytab_dir",
+            "/etc/security/keytabs",
             "hdfs.kerberos",
+            data=False,
         )
+        if bad is not None:
+            yield bad
     if not declared(stack, hdfs.network):
         yield Problem(
             f"{base}.network",
@@ -119,17 +127,14 @@ def _hdfs_dirs(name_dirs: Sequence[str], data_dirs: Sequence[str]) -> Iterator[P
                 "give at least one absolute directory",
                 "hdfs.dirs",
             )
+        what = "NameNode directory" if setting == "name_dirs" else "DataNode directory"
         for j, text in enumerate(dirs):
-            p = PurePosixPath(text)
-            if not p.is_absolute() or ".." in p.parts or str(p) == "/":
-                yield Problem(
-                    f"{base}.{setting}[{j}]",
-                    f"{text!r} is not an absolute directory below /",
-                    "use an absolute path such as '/data/1/hdfs'",
-                    "hdfs.dirs",
-                )
+            # Created (chowned to hdfs, mode 0700) by the role and removed by `destroy --destroy-data`.
+            bad = host_dir(f"{base}.{setting}[{j}]", text, what, f"/data/{j + 1}/hdfs", "hdfs.dirs")
+            if bad is not None:
+                yield bad
                 continue
-            paths.append((f"{base}.{setting}[{j}]", p))
+            paths.append((f"{base}.{setting}[{j}]", PurePosixPath(text)))
     for i, (a_path, a) in enumerate(paths):
         for b_path, b in paths[i + 1 :]:
             if a == b or a in b.parents or b in a.parents:

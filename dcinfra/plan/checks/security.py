@@ -125,7 +125,8 @@ def _port_ok(port: object) -> bool:
     if not isinstance(port, str):
         return False
     lo, sep, hi = port.partition("-")
-    if not lo.isdigit() or (sep and not hi.isdigit()):
+    # ASCII digits only: str.isdigit() and int() also take '٥٥٠', which nftables would not
+    if not (lo.isascii() and lo.isdigit()) or (sep and not (hi.isascii() and hi.isdigit())):
         return False
     a, b = int(lo), int(hi) if sep else int(lo)
     return 1 <= a <= b <= 65535

@@ -1,7 +1,9 @@
 """Rules on the site (``site``): its host entries, and what the stack asks of it beyond its
 capabilities (:class:`~dcinfra.catalog.sites.SiteCapabilities`).
 
-Rules (``Problem.rule``): ``hosts.duplicate`` and ``address.duplicate`` (bare-metal site entries);
+Rules (``Problem.rule``): ``hosts.duplicate``, ``address.duplicate`` and ``address.reserved`` (a
+management or BMC address that is the network or broadcast address of a declared network) of the
+bare-metal site entries;
 ``lab.size`` (more hosts than ``max_hosts``), ``lab.gpu`` (GPUs where ``gpus`` is false),
 ``lab.addresses`` and ``lab.fabric`` (an ``emulated_network``: private addresses, a Linux-bridge fabric
 and veth NICs only)
@@ -19,8 +21,9 @@ from dcinfra.catalog import NICS, SWITCHES
 from dcinfra.errors import Problem
 from dcinfra.model.site import BareMetalHost, BareMetalSite
 from dcinfra.plan.checks._common import Ctx, dup_names, hw_path, networks
+from dcinfra.plan.hosts import covering_network
 
-__all__ = ["check_site"]
+__all__ = ["check_site", "check_site_size"]
 
 RFC1918 = (IPv4Network("10.0.0.0/8"), IPv4Network("172.16.0.0/12"), IPv4Network("192.168.0.0/16"))
 LOOPBACK = IPv4Network("127.0.0.0/8")
@@ -31,6 +34,7 @@ def check_site(ctx: Ctx) -> Iterator[Problem]:
     site = ctx.stack.site
     if isinstance(site, BareMetalSite):  # the entries are BareMetalSite's own fields
         yield from _host_entries(site.hosts)
+        yield from _reserved(ctx, site.hosts)
     yield from _size(ctx)
     if not ctx.site.gpus:
         yield from _no_gpus(ctx)
@@ -42,13 +46,13 @@ def _host_entries(hosts: Sequence[BareMetalHost]) -> Iterator[Problem]:
     yield from dup_names(
         (h.name for h in hosts), lambda i: f"site.hosts[{i}].name", "site host", "hosts.duplicate"
     )
-    used = {str(h.management_ip): h.name for h in hosts}
+    bmcs = [(i, h) for i, h in enumerate(hosts) if h.bmc_ip is not None]
+    used = {h.management_ip: h.name for h in hosts} if bmcs else {}
     bmc: dict[str, str] = {}
-    for i, h in enumerate(hosts):
-        if h.bmc_ip is None:
-            continue
+    for i, h in bmcs:
+        assert h.bmc_ip is not None
         ip = str(h.bmc_ip)
-        other = bmc.get(ip) or used.get(ip)
+        other = bmc.get(ip) or used.get(h.bmc_ip)
         if other is not None:
             yield Problem(
                 f"site.hosts[{i}].bmc_ip",
@@ -57,6 +61,46 @@ def _host_entries(hosts: Sequence[BareMetalHost]) -> Iterator[Problem]:
                 "address.duplicate",
             )
         bmc.setdefault(ip, h.name)
+
+
+def _reserved(ctx: Ctx, hosts: Sequence[BareMetalHost]) -> Iterator[Problem]:
+    """An explicit address on a declared network's network or broadcast address (RFC 919/922): no host
+    can use either, yet /etc/hosts and the inventory would carry it. /31 and /32 networks have neither
+    (RFC 3021)."""
+    reserved: dict[int, tuple[str, str, IPv4Network]] = {}  # address -> (which, network name, cidr)
+    mgmt = ctx.stack.fabric.management.cidr
+    for name, _, declared_cidr, _ in networks(ctx.stack):
+        cidr = declared_cidr
+        if name == "management":
+            # A management network too small for the site's addresses is one root cause (the planner's
+            # network.membership, which says what to widen it to): judged against the widened
+            # network, an address at the small one's broadcast is no follow-on problem of its own.
+            cidr = covering_network(mgmt, [h.management_ip for h in hosts if h.management_ip not in mgmt])
+        if cidr.prefixlen < 31:
+            reserved[int(cidr.network_address)] = ("network", name, cidr)
+            reserved[int(cidr.broadcast_address)] = ("broadcast", name, cidr)
+    for i, h in enumerate(hosts):
+        for field, ip in (("management_ip", h.management_ip), ("bmc_ip", h.bmc_ip)):
+            hit = reserved.get(int(ip)) if ip is not None else None
+            if hit is None:
+                continue
+            which, net_name, net = hit
+            gateway = net_name == "management" and ctx.stack.fabric.management.gateway
+            first, last = net.network_address + (2 if gateway else 1), net.broadcast_address - 1
+            yield Problem(
+                f"site.hosts[{i}].{field}",
+                f"{field} {str(ip)!r} of {h.name!r} is the {which} address of the {net_name} network "
+                f"{str(net)!r}: no host can use it",
+                f"use a host address of the network, {first} to {last} (neither its network address "
+                f"{net.network_address} nor its broadcast address {net.broadcast_address})",
+                "address.reserved",
+            )
+
+
+def check_site_size(ctx: Ctx) -> Iterator[Problem]:
+    """``lab.size``: more hosts than the site holds. A gate (:data:`dcinfra.plan.checks.GATES`):
+    validation reports it alone, as everything planned for such a stack would be noise."""
+    return _size(ctx)
 
 
 def _size(ctx: Ctx) -> Iterator[Problem]:

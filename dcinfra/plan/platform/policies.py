@@ -29,9 +29,11 @@ interfaces (RDMA) is outside them, as RDMA bypasses the kernel's packet path any
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import ipaddress
 import re
+import socket
 from collections.abc import Iterable, Sequence
 
 from dcinfra.model.platform import Kubernetes
@@ -131,11 +133,45 @@ def _peers(sources: Sequence[str], drops: Sequence[ipaddress.IPv4Network]) -> tu
     return tuple(out)
 
 
-def _accepted(host: HostPlan, sources: Sequence[str], drops: Sequence[ipaddress.IPv4Network]) -> bool:
-    """Whether some address of ``host`` is accepted by a rule with ``sources`` after ``drops``."""
-    addrs = [ipaddress.IPv4Address(a) for a in (*host.addresses.values(), *(r.address for r in host.rails))]
-    nets = _nets(sources)
-    return any((not nets or any(a in n for n in nets)) and not any(a in d for d in drops) for a in addrs)
+def _host_ints(host: HostPlan) -> list[int]:
+    """Every address of ``host`` (networks and rails) as an integer."""
+    return [
+        int.from_bytes(socket.inet_aton(a), "big")
+        for a in (*host.addresses.values(), *(r.address for r in host.rails))
+    ]
+
+
+def _ranges(nets: Iterable[ipaddress.IPv4Network]) -> tuple[list[int], list[int]]:
+    """``nets`` as sorted, merged (first, last) integer ranges, split into two lists for bisect."""
+    spans = sorted((int(n.network_address), int(n.broadcast_address)) for n in nets)
+    firsts: list[int] = []
+    lasts: list[int] = []
+    for first, last in spans:
+        if lasts and first <= lasts[-1] + 1:
+            lasts[-1] = max(lasts[-1], last)
+        else:
+            firsts.append(first)
+            lasts.append(last)
+    return firsts, lasts
+
+
+def _in(ranges: tuple[list[int], list[int]], address: int) -> bool:
+    firsts, lasts = ranges
+    i = bisect.bisect_right(firsts, address) - 1
+    return i >= 0 and address <= lasts[i]
+
+
+def _accepts_all(
+    hosts: Sequence[list[int]], sources: Sequence[str], drops: Sequence[ipaddress.IPv4Network]
+) -> bool:
+    """Whether every host (its addresses as integers) has some address a rule with ``sources``
+    accepts after ``drops``. The CIDRs are parsed once per rule and each address is found by bisection,
+    not compared with every CIDR: a rule's sources summarize thousands of hosts."""
+    allowed = _ranges(_nets(sources)) if sources else None
+    dropped = _ranges(drops)
+    return all(
+        any((allowed is None or _in(allowed, a)) and not _in(dropped, a) for a in addrs) for addrs in hosts
+    )
 
 
 def compile_policies(plan: Plan, compute: Sequence[HostPlan]) -> tuple[PolicyRule, ...]:
@@ -178,6 +214,7 @@ def compile_policies(plan: Plan, compute: Sequence[HostPlan]) -> tuple[PolicyRul
 
     # Egress: service flows and user rules of every host kind that accept every compute host.
     merged: dict[tuple[str, str, tuple[str, ...]], tuple[set[str], list[str]]] = {}
+    compute_addrs = [_host_ints(h) for h in compute]
     for key in sorted(sec.rulesets):
         members = [h for h in plan.hosts if h.firewall == key]
         chain_drops: list[ipaddress.IPv4Network] = []
@@ -187,7 +224,7 @@ def compile_policies(plan: Plan, compute: Sequence[HostPlan]) -> tuple[PolicyRul
             if r.action != "accept":
                 chain_drops.extend(_nets(r.sources) or [_ANY])
                 continue
-            if not all(_accepted(h, r.sources, chain_drops) for h in compute):
+            if not _accepts_all(compute_addrs, r.sources, chain_drops):
                 continue
             slot = merged.setdefault((r.comment, r.protocol, r.ports), (set(), []))
             slot[0].update(_destinations(members, r))
