@@ -6,7 +6,8 @@ Two halves:
   the verify playbook): preflight, collective sweep (algbw/busbw as nccl-tests defines them), GEMM
   peak, DDP training smoke; every phase bounded, a hung or dead rank named.
 * The rest is pure and runs where dcinfra runs: :func:`declared_facts` (what preflight compares
-  with), :func:`bench_launches` (the torchrun command and environment per host),
+  with), :func:`bench_launches` (the torchrun command and environment per host), :func:`slurm_job`
+  (the same launch as one Slurm batch job, when the plan has Slurm),
   :func:`ring_pairs` / :func:`parse_iperf3` (the link baseline), :func:`build_report` (expected vs
   measured, verdicts, exit code), :func:`storage_report` (the Ceph and CephFS checks, when the plan
   has Ceph; the ``verify_storage`` role runs them), and :func:`save_report` (JSON, table, PNG into
@@ -32,6 +33,7 @@ from dcinfra.verify.report import (
     render_table,
     table_text,
 )
+from dcinfra.verify.slurm_job import SlurmJob, parse_sacct, scheduler_section, slurm_job
 from dcinfra.verify.storage import (
     parse_ceph_status,
     parse_rados_bench,
@@ -47,6 +49,7 @@ __all__ = [
     "BenchLaunch",
     "Check",
     "LinkPair",
+    "SlurmJob",
     "VerifyReport",
     "bench_launches",
     "build_report",
@@ -59,11 +62,14 @@ __all__ = [
     "parse_ceph_status",
     "parse_iperf3",
     "parse_rados_bench",
+    "parse_sacct",
     "render_storage_table",
     "render_table",
     "report_for_plan",
     "ring_pairs",
     "save_report",
+    "scheduler_section",
+    "slurm_job",
     "storage_bounds_s",
     "storage_budget_s",
     "storage_report",

@@ -130,8 +130,10 @@ def report_for_plan(
     link: Sequence[LinkPair] = (),
     link_missing: Sequence[tuple[str, str, str]] = (),
     storage: dict[str, Any] | None = None,
+    scheduler: dict[str, Any] | None = None,
 ) -> VerifyReport:
-    """:func:`~dcinfra.verify.report.build_report` with the thresholds and sources of ``plan``."""
+    """:func:`~dcinfra.verify.report.build_report` with the thresholds and sources of ``plan``
+    (``scheduler``: the Slurm job's section, None for the direct launch)."""
     if plan.verify is None:
         raise DcinfraError(
             f"stack {plan.stack!r} has no compute hosts, so there is nothing to verify "
@@ -147,4 +149,5 @@ def report_for_plan(
         link_missing=link_missing,
         expected=expected,
         storage=storage,
+        scheduler=scheduler,
     )

@@ -25,7 +25,10 @@ Gates:
 * training: the loss must fall by :data:`LOSS_MIN_DROP` (loss_last <= loss_first x (1 - drop));
 * storage (only when the plan has Ceph; :mod:`dcinfra.verify.storage`): Ceph health OK (or only the
   warnings the ceph role accepts on a lab), ``rados bench`` write and read, and a CephFS write and
-  read back on every compute host, with the content checked; the JSON gains a ``storage`` section.
+  read back on every compute host, with the content checked; the JSON gains a ``storage`` section;
+* scheduler (only when the benchmark ran as a Slurm job; :mod:`dcinfra.verify.slurm_job`): the job's id,
+  state, queue wait and run time in a ``scheduler`` section (null for the direct launch); a job that did
+  not end COMPLETED is an ``error`` with the Slurm state.
 """
 
 from __future__ import annotations
@@ -91,9 +94,13 @@ class VerifyReport:
     ranks: tuple[dict[str, Any], ...] = field(default=())  # rank -> node, device
     # {"cluster", "probe_host", "health", "rados", "cephfs"}; None (and absent from the JSON) without Ceph
     storage: dict[str, Any] | None = None
+    # The batch job the benchmark ran as (dcinfra.verify.slurm_job.scheduler_section): job id, state,
+    # queue wait, run time, TRES; None (null in the JSON) for the direct launch of stacks without Slurm
+    scheduler: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
-        """The documented JSON form (``report.schema.json``); ``storage`` only when the plan has Ceph."""
+        """The documented JSON form (``report.schema.json``); ``storage`` only when the plan has Ceph;
+        ``scheduler`` null unless the benchmark ran as a Slurm job."""
         doc = {
             "schema_version": SCHEMA_VERSION,
             "stack": self.stack,
@@ -114,6 +121,7 @@ class VerifyReport:
             "gemm": self.gemm,
             "training": self.training,
             "expected": self.expected,
+            "scheduler": self.scheduler,
         }
         if self.storage is not None:
             doc["storage"] = self.storage
@@ -483,11 +491,14 @@ def build_report(
     expected: ExpectedBandwidth | None = None,
     gate_sizes: int = GATE_SIZES,
     storage: Mapping[str, Any] | None = None,
+    scheduler: Mapping[str, Any] | None = None,
 ) -> VerifyReport:
     """The report for one run: ``measured`` is the bench JSON, ``link`` the iperf3 pairs (and
     ``link_missing`` the planned pairs without a readable result: (src, dst, why)), ``storage``
     what the storage checks kept (:func:`~dcinfra.verify.artifacts.load_storage`; used only when
-    ``verify.storage`` is set, where a missing result is an error)."""
+    ``verify.storage`` is set, where a missing result is an error), ``scheduler`` the Slurm job the
+    benchmark ran as (:func:`~dcinfra.verify.slurm_job.scheduler_section`; None: the direct launch;
+    a job that did not complete is already an error in ``measured``)."""
     pf_check, pf = _preflight(measured)
     link_check, link_section = _link(verify, link, link_missing)
     slow_node = link_section["slowest"]["src"] if link_section["slowest"] else None
@@ -559,6 +570,7 @@ def build_report(
         expected=expected_section,
         ranks=tuple(dict(r) for r in measured.get("ranks") or []),
         storage=storage_section,
+        scheduler=dict(scheduler) if scheduler is not None else None,
     )
 
 
@@ -568,7 +580,9 @@ _STYLE = {"pass": "green", "fail": "bold red", "error": "bold red", "info": "cya
 def render_table(report: VerifyReport) -> Table:
     """A rich table: one row per check, expected vs measured with the verdict."""
     title = f"dcinfra verify {report.stack}: {'PASSED' if report.passed else 'FAILED'} ({report.created_at})"
-    table = Table(title=title, show_lines=False)
+    # The Slurm job (when the benchmark ran as one) under the table, where the terminal shows it too.
+    line = scheduler_line(report)
+    table = Table(title=title, caption=Text(line) if line else None, show_lines=False)
     for col, justify in (
         ("check", "left"),
         ("expected", "right"),
@@ -626,6 +640,24 @@ def render_storage_table(report: VerifyReport) -> Table | None:
             Text(row["error"] or ""),
         )
     return table
+
+
+def _seconds(x: Any) -> str:
+    return "-" if x is None else f"{float(x):.0f} s"
+
+
+def scheduler_line(report: VerifyReport) -> str | None:
+    """The Slurm job the benchmark ran as, in one line: job id, state, queue wait, run time, TRES;
+    None for the direct launch."""
+    s = report.scheduler
+    if not s:
+        return None
+    return (
+        f"Slurm job {s.get('job_id') or '-'} on partition {s.get('partition')}: "
+        f"{s.get('state') or 'no record'} (exit code {s.get('exit_code') or '-'}),"
+        f" queue wait {_seconds(s.get('queue_wait_s'))},"
+        f" run time {_seconds(s.get('run_s'))}, TRES {s.get('alloc_tres') or '-'}"
+    )
 
 
 def table_text(report: VerifyReport, width: int = 160) -> str:

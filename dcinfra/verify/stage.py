@@ -13,13 +13,16 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dcinfra.engines.ansible import ProgressSink, RunRecord, run_playbook
 from dcinfra.engines.playbooks import playbook
 from dcinfra.errors import DcinfraError
 from dcinfra.plan.types import Plan, to_jsonable
 from dcinfra.state import StateDir
+
+if TYPE_CHECKING:
+    from dcinfra.verify.slurm_job import SlurmJob
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +80,40 @@ def _bench_python(plan: Plan) -> str:
     return sys.executable if plan.site.bench_python == "controller" else "/opt/dcinfra/bench/bin/python"
 
 
+def _job_vars(job: SlurmJob | None) -> dict[str, Any] | None:
+    """What the verify_bench role needs of a :class:`~dcinfra.verify.slurm_job.SlurmJob`."""
+    if job is None:
+        return None
+    return {
+        "submit_host": job.submit_host,
+        "batch_script": job.batch_script,
+        "batch_path": job.batch_path,
+        "node_script": job.node_script,
+        "node_path": job.node_path,
+        "output": job.output,
+        "wait_s": job.wait_s,
+        "submit_argv": list(job.submit_argv),
+        "record_argv": list(job.record_argv),
+    }
+
+
+def _slurm_outcome(
+    job: SlurmJob, measured: dict[str, Any], results: Path
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The report's scheduler section from what the role kept, and ``measured`` with the job's failure
+    in its error when the job did not complete."""
+    from dcinfra.verify.slurm_job import scheduler_section, with_job_error
+
+    try:
+        run: dict[str, Any] = json.loads((results / "slurm-job.json").read_text())
+    except (OSError, ValueError) as exc:
+        run = {"submit_rc": None, "submit_stderr": f"no record of the submission ({exc})"}
+    tails = [p.read_text(errors="replace") for p in sorted(results.glob("slurm-output-*.txt"))]
+    run["output_tail"] = "".join(t for t in tails if t.strip())
+    section = scheduler_section(job, run)
+    return with_job_error(measured, section, run), section
+
+
 def run_verify(plan: Plan, state: StateDir, *, ssh_key: str, progress: ProgressSink) -> VerifyRecord:
     """Run the smoke benchmark on the provisioned compute hosts (the verify playbook: iperf3 pairs,
     torchrun on every compute host, then the storage checks when the plan has Ceph) and compare what
@@ -97,6 +134,7 @@ def run_verify(plan: Plan, state: StateDir, *, ssh_key: str, progress: ProgressS
         storage_budget_s,
     )
     from dcinfra.verify.launch import BENCH_DIR, BENCH_SOURCE, WORK_DIR
+    from dcinfra.verify.slurm_job import slurm_job
 
     if plan.verify is None:
         raise DcinfraError(f"stack {plan.stack!r} has no compute hosts: nothing to verify")
@@ -112,6 +150,8 @@ def run_verify(plan: Plan, state: StateDir, *, ssh_key: str, progress: ProgressS
     (stage / "results").mkdir(parents=True, mode=0o700)
     shutil.copytree(BENCH_SOURCE, stage / "bench", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     launches = bench_launches(plan, python=_bench_python(plan))
+    # With Slurm in the plan the benchmark runs as a batch job; None: the direct launch.
+    job = slurm_job(plan, launches, work_dir=WORK_DIR)
     addresses = {h.name: h.addresses.get("compute", h.addresses["management"]) for h in plan.hosts}
     pairs = [
         {"src": s, "dst": d, "dst_address": addresses[d], "client": iperf3_command(addresses[d])}
@@ -125,6 +165,7 @@ def run_verify(plan: Plan, state: StateDir, *, ssh_key: str, progress: ProgressS
         "verify_bench_launch": {x.host: {"argv": list(x.argv), "env": x.env} for x in launches},
         "verify_bench_pairs": pairs,
         "verify_bench_job_timeout_s": job_timeout_s(v),
+        "verify_bench_slurm": _job_vars(job),
         # The storage checks (roles/verify_storage): null without Ceph, and the role does nothing.
         "verify_storage_plan": to_jsonable(v.storage),
         "verify_storage_bounds_s": storage_bounds_s(v.storage) if v.storage else {},
@@ -139,7 +180,9 @@ def run_verify(plan: Plan, state: StateDir, *, ssh_key: str, progress: ProgressS
         ssh_user=plan.ssh_user,
         extravars={"dcinfra_verify_dir": str(stage)},
         forks=len(plan.hosts),
-        timeout_s=job_timeout_s(v) + 60 * (len(pairs) + 2) + storage_budget_s(v.storage),
+        timeout_s=(job.wait_s if job else job_timeout_s(v))
+        + 60 * (len(pairs) + 2)
+        + storage_budget_s(v.storage),
         progress=progress,
     )
     if not run.ok:
@@ -153,6 +196,9 @@ def run_verify(plan: Plan, state: StateDir, *, ssh_key: str, progress: ProgressS
         first_rank[x.host] = x.node_rank * nproc
     bench = load_measured(stage / "results" / "bench.json", master=v.master)
     measured = _attribute(bench, stage / "results", first_rank)
+    scheduler = None
+    if job is not None:
+        measured, scheduler = _slurm_outcome(job, measured, stage / "results")
     link = []
     missing: list[tuple[str, str, str]] = []
     for p in pairs:
@@ -166,7 +212,13 @@ def run_verify(plan: Plan, state: StateDir, *, ssh_key: str, progress: ProgressS
     created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     storage = load_storage(stage / "results") if v.storage is not None else None
     report = report_for_plan(
-        plan, measured, created_at=created, link=link, link_missing=missing, storage=storage
+        plan,
+        measured,
+        created_at=created,
+        link=link,
+        link_missing=missing,
+        storage=storage,
+        scheduler=scheduler,
     )
     files = save_report(report, state.path / "reports" / created.replace(":", ""))
     return VerifyRecord(report, files, run)
