@@ -8,8 +8,8 @@ its management address) and validates it valid, with a platform, and broken thre
 ``stacks/lab.py`` asked for that many nodes:
 
 - ``valid``: no problem;
-- ``platform``: valid, with a Kubernetes platform layer (which is planned on the compiled plan, so
-  validation plans it all, less the fabric's cables);
+- ``platform``: valid, with a Kubernetes platform layer (which validation checks on the few facts of
+  the plan its checks read, counted on the host drafts: no host records, rulesets or NetworkPolicies);
 - ``small-network``: the storage network is a /24 (room for 245 of the hosts);
 - ``rack-budget``: every GPU rack has 40 kW for 4 x 10.2 kW nodes;
 - ``rails``: 7 rails on 8-GPU nodes;

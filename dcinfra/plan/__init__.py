@@ -14,14 +14,17 @@ cause):
   many did not fit, and those hosts get no address rather than one past the network's end;
 - **one fix, one problem**: more than :data:`FOLD_AFTER` problems of the same rule with the same fix
   (25,000 racks over the same budget) are folded into the first, which says how many were suppressed;
-- :func:`validate` plans only what can find a problem: the fabric's cabling, host records and
-  firewall rulesets are built by :func:`compile_plan` alone (a platform layer, planned on the compiled
-  plan, gets all but the cables).
+- :func:`validate` plans only what can find a problem: the fabric's cabling, host records, firewall
+  rulesets and Slurm node lines are built by :func:`compile_plan` alone. A Kubernetes platform is
+  checked (:func:`~dcinfra.plan.platform.check_platform`) on the few facts of the plan its checks
+  read (:class:`~dcinfra.plan.platform.PlatformInputs`), counted on the host drafts, not planned on
+  a compiled plan: its NetworkPolicies and IP pools, like the host records, find no problem.
 """
 
 from __future__ import annotations
 
 import gc
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -37,12 +40,14 @@ from dcinfra.plan import security as security_mod
 from dcinfra.plan.checks import Ctx, check_gates, check_stack
 from dcinfra.plan.hosts import Draft, assign_addresses, make_hosts, place, rail_subnets
 from dcinfra.plan.nccl import nccl_env
-from dcinfra.plan.platform import plan_platform
+from dcinfra.plan.platform import PlatformInputs, check_platform, plan_platform
 from dcinfra.plan.registry import needed_flows
 from dcinfra.plan.storage import plan_ceph, plan_hdfs, resolve
 from dcinfra.plan.types import (
     Cable,
+    CephPlan,
     FabricPlan,
+    HdfsPlan,
     HostPlan,
     NetworkPlan,
     Plan,
@@ -73,26 +78,30 @@ def _rail_iface(stack: Stack, rail: int) -> tuple[str, str]:
     return f"{prefix}{rail}", hca
 
 
-def _build(
+def _prepare(
     stack: Stack,
     problems: list[Problem],
     *,
-    full: bool = True,
-    cabling: bool = True,
-    placed: tuple[list[Draft], list[Rack], list[Problem]] | None = None,
-) -> Plan | None:
-    """The Plan, or None with ``problems`` filled in. ``full=False`` runs only the steps that can
-    find a problem (validation): no host records, networks or firewall rulesets, no rail addresses.
-    ``cabling=False``: a plan without the fabric's cables and the hosts' leaf ports (what validation
-    plans the platform layer on). ``placed``: the hosts already made and placed (:meth:`Ctx.placed`),
-    with the problems found doing it."""
+    rails: bool,
+    cabling: bool,
+    placed: tuple[list[Draft], list[Rack], list[Problem]] | None,
+) -> tuple[
+    list[Draft],
+    list[Rack],
+    CephPlan | None,
+    HdfsPlan | None,
+    tuple[FabricPlan, dict[tuple[str, int], tuple[str, int]]] | None,
+]:
+    """What the plan and validation both plan: the hosts with their roles and addresses (``rails``:
+    their rail addresses too), Ceph, HDFS and the fabric (``cabling``: with its cables). ``placed``:
+    the hosts already made and placed (:meth:`Ctx.placed`), with the problems found doing it."""
     if placed is None:
         drafts = make_hosts(stack, problems)
         racks = place(stack, drafts, problems)
     else:
         drafts, racks, found = placed
         problems.extend(found)
-    assign_addresses(stack, drafts, problems, rails=full)
+    assign_addresses(stack, drafts, problems, rails=rails)
     ceph = plan_ceph(stack, stack.storage.ceph, drafts, problems) if stack.storage.ceph else None
     hdfs = plan_hdfs(stack, stack.storage.hdfs, drafts, problems) if stack.storage.hdfs else None
     k8s = stack.platform.kubernetes if stack.platform else None
@@ -100,11 +109,53 @@ def _build(
         for d in resolve(k8s.control_plane, "platform.kubernetes.control_plane", drafts, problems):
             d.roles.add("k8s-control-plane")
     scheduler_mod.assign_roles(stack, drafts, problems)
-    fabric = _plan_fabric(stack, drafts, problems, cabling=full and cabling)
-    if not full:
-        security_mod.evaluate(stack, drafts, needed_flows(stack, drafts), problems)
-        scheduler_mod.plan_slurm(stack, drafts, problems, full=False)
+    fabric = _plan_fabric(stack, drafts, problems, cabling=cabling)
+    return drafts, racks, ceph, hdfs, fabric
+
+
+def _validate_plan(
+    stack: Stack,
+    problems: list[Problem],
+    *,
+    placed: tuple[list[Draft], list[Rack], list[Problem]] | None = None,
+) -> PlatformInputs | None:
+    """Validation: only the planner's steps that can find a problem, with ``problems`` filled in. No
+    host records, firewall rulesets or Slurm node lines, and no cables or (without a platform) rail
+    addresses: none of them can add a problem. With a Kubernetes platform, what its checks read of the
+    plan (:class:`PlatformInputs`: the networks, and counts taken on the drafts as the host records
+    would have them); None without one."""
+    k8s = stack.platform.kubernetes if stack.platform else None
+    # The rail addresses only matter to the platform (the hosts on each rail, whose pod addresses must
+    # fit the rail subnet), and they are checked for duplicates as the plan does.
+    drafts, _, ceph, _, fabric = _prepare(
+        stack, problems, rails=k8s is not None, cabling=False, placed=placed
+    )
+    security_mod.evaluate(stack, drafts, needed_flows(stack, drafts), problems)
+    scheduler_mod.plan_slurm(stack, drafts, problems, full=False)
+    if k8s is None:
         return None
+    compute = [d for d in drafts if "compute" in d.roles]
+    per_host = Counter(len(d.rail_addresses) for d in compute)  # a host's records get one rail each
+    most = max(per_host, default=0)
+    return PlatformInputs(
+        compute=len(compute),
+        gpu_hosts=sum(1 for d in compute if d.hw.gpu_count > 0),
+        gpus=sum(d.hw.gpu_count for d in compute),
+        fabric=fabric is not None,
+        networks=_networks(stack, drafts, _interfaces(stack)),
+        rail_hosts=tuple(sum(n for k, n in per_host.items() if k > r) for r in range(most)),
+        ceph=ceph,
+    )
+
+
+def _build(
+    stack: Stack,
+    problems: list[Problem],
+    *,
+    placed: tuple[list[Draft], list[Rack], list[Problem]] | None = None,
+) -> Plan | None:
+    """The Plan, or None with ``problems`` filled in. ``placed``: as for :func:`_prepare`."""
+    drafts, racks, ceph, hdfs, fabric = _prepare(stack, problems, rails=True, cabling=True, placed=placed)
     ifaces = _interfaces(stack)
     security, assignment = security_mod.build(stack, drafts, ifaces, problems)
     attach: dict[tuple[str, int], tuple[str, int]] = {}
@@ -265,8 +316,9 @@ def _networks(stack: Stack, drafts: list[Draft], ifaces: dict[str, str]) -> tupl
         n = sum(1 for d in drafts if name in d.addresses)
         out.append(NetworkPlan(name, str(net.cidr), net.cidr.prefixlen, net.mtu, gw, ifaces[name], n))
     if f.compute is not None:
-        members = [d for d in drafts if d.rail_addresses]
-        rails = max((len(d.rail_addresses) for d in members), default=0)
+        # hosts per number of rails: each rail's host count without a pass over the hosts per rail
+        per_host = Counter(len(d.rail_addresses) for d in drafts if d.rail_addresses)
+        rails = max(per_host, default=0)
         for r, sub in enumerate(rail_subnets(f.compute.cidr, rails) if rails else []):
             out.append(
                 NetworkPlan(
@@ -276,7 +328,7 @@ def _networks(stack: Stack, drafts: list[Draft], ifaces: dict[str, str]) -> tupl
                     f.compute.effective_mtu,
                     None,
                     _rail_iface(stack, r)[0],
-                    sum(1 for d in members if len(d.rail_addresses) > r),
+                    sum(n for k, n in per_host.items() if k > r),
                 )
             )
     return tuple(out)
@@ -321,12 +373,14 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _check(stack: Stack, *, full: bool = True, cabling: bool = True) -> tuple[list[Problem], Plan | None]:
+def _check(stack: Stack, *, full: bool = True) -> tuple[list[Problem], Plan | None]:
+    """Every problem with ``stack``, and its Plan when there are none and ``full`` (else None: validation
+    plans only what can find a problem, :func:`_validate_plan`)."""
     with _gc_paused():
-        return _check_all(stack, full=full, cabling=cabling)
+        return _check_all(stack, full=full)
 
 
-def _check_all(stack: Stack, *, full: bool, cabling: bool) -> tuple[list[Problem], Plan | None]:
+def _check_all(stack: Stack, *, full: bool) -> tuple[list[Problem], Plan | None]:
     ctx = Ctx.of(stack)
     gate = check_gates(stack, ctx)
     if gate:
@@ -336,21 +390,30 @@ def _check_all(stack: Stack, *, full: bool, cabling: bool) -> tuple[list[Problem
     problems = check_stack(stack, ctx)
     planner: list[Problem] = []
     # The rules have all run: the planner goes on with the hosts they placed (made once, not twice).
-    plan = _build(stack, planner, full=full, cabling=cabling, placed=ctx.placed())
+    plan: Plan | None = None
+    inputs: PlatformInputs | None = None
+    if full:
+        plan = _build(stack, planner, placed=ctx.placed())
+    else:
+        inputs = _validate_plan(stack, planner, placed=ctx.placed())
     seen = {(p.path, p.message) for p in problems}
     problems.extend(p for p in planner if (p.path, p.message) not in seen)
-    if plan is not None and not problems:
+    if not problems:
         # The platform layer is planned on the compiled plan of the others (hosts, rails, Ceph, the host
-        # firewall), once: its problems (namespaces, quotas, versions) join the rest.
-        plan = replace(plan, platform=plan_platform(stack, plan, problems))
+        # firewall), once: its problems (namespaces, quotas, versions) join the rest. Validation checks
+        # it on what it reads of that plan, without planning it.
+        if plan is not None:
+            plan = replace(plan, platform=plan_platform(stack, plan, problems))
+        elif inputs is not None:
+            check_platform(stack, inputs, problems)
     return fold(problems), (plan if not problems else None)
 
 
 def validate(stack: Stack) -> list[Problem]:
     """Every problem with ``stack``, from the model-level checks and from planning. Touches nothing."""
-    # The platform layer is planned (and checked) on the compiled plan, less the fabric's cables, which
-    # it never reads; without a platform, nothing that only builds the plan's output needs to run.
-    return _check(stack, full=stack.platform is not None, cabling=False)[0]
+    # Only what can find a problem is planned: no host records, firewall rulesets, cables or platform
+    # records, whose building only makes the plan's output (a platform is checked on what it reads).
+    return _check(stack, full=False)[0]
 
 
 def compile_plan(stack: Stack) -> Plan:

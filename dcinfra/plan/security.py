@@ -126,17 +126,29 @@ def evaluate(
     # hosts otherwise).
     sig = policy.signatures()
     names = sorted(sig)
+    # Layers share host sets (every host, the compute hosts): each set's representatives once.
+    memo: dict[tuple[frozenset[str], bool], dict[object, str]] = {}
 
     def representatives(hosts: frozenset[str], *, last: bool) -> dict[object, str]:
         """Signature -> its first host in name order (its last with ``last``), in that host's order
-        (descending with ``last``). For planned hosts the work runs in C (map, zip, dict), not in a
-        Python loop per host."""
+        (descending with ``last``); the caller may not change it."""
+        key = (hosts, last)
+        if key not in memo:
+            memo[key] = _representatives(hosts, last=last)
+        return memo[key]
+
+    def _representatives(hosts: frozenset[str], *, last: bool) -> dict[object, str]:
+        """:func:`representatives` worked out. For planned hosts the work runs in C (map, zip, dict),
+        not in a Python loop per host."""
         if not hosts.issubset(sig):  # a host the plan does not have: the plain way
             out: dict[object, str] = {}
             for h in sorted(hosts, reverse=last):
                 out.setdefault(policy.signature(h), h)
             return out
-        ordered = [h for h in names if h in hosts] if len(hosts) >= 64 else sorted(hosts)
+        if len(hosts) == len(names):  # every planned host
+            ordered = names
+        else:
+            ordered = [h for h in names if h in hosts] if len(hosts) >= 64 else sorted(hosts)
         keys = list(map(sig.__getitem__, ordered))
         # dict() keeps the last value per key: reversed, that is each signature's first host.
         pick = (

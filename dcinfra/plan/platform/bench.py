@@ -11,6 +11,19 @@ from dcinfra.plan.platform.records import BenchPlan, NetworkOperatorPlan
 from dcinfra.plan.types import HostPlan, Plan
 
 
+def no_compute(problems: list[Problem]) -> None:
+    """``platform.bench``: a benchmark image on a stack without compute hosts (the plan has no verify
+    settings without them either)."""
+    problems.append(
+        Problem(
+            "platform.kubernetes.bench_image",
+            "the benchmark Job needs compute hosts, and the stack has none",
+            "add a pool with role 'compute' or leave bench_image unset",
+            "platform.bench",
+        )
+    )
+
+
 def bench(
     k8s: Kubernetes,
     plan: Plan,
@@ -21,14 +34,7 @@ def bench(
     """The benchmark Job's settings; None (and a problem) without compute hosts."""
     v = plan.verify
     if v is None or not compute:
-        problems.append(
-            Problem(
-                "platform.kubernetes.bench_image",
-                "the benchmark Job needs compute hosts, and the stack has none",
-                "add a pool with role 'compute' or leave bench_image unset",
-                "platform.bench",
-            )
-        )
+        no_compute(problems)
         return None
     first = plan.host(v.hosts[0])
     rails: tuple[tuple[str, str], ...] = ()

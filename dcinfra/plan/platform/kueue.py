@@ -24,9 +24,57 @@ def _share(total: int, part: int, whole: int) -> int:
     return 0 if whole == 0 else -(-total * part // whole)
 
 
+def check_tenants(k8s: Kubernetes, total: int, problems: list[Problem]) -> None:
+    """The declared tenants against the workload namespaces and the ``total`` GPUs of the compute
+    hosts: a namespace that is not a workload one or is in two tenants, a tenant declared twice
+    (``platform.tenants``), quotas over the GPUs there are (``platform.quota``). Kueue's plan
+    (:func:`kueue`) and validation (:func:`dcinfra.plan.platform.check_platform`) both ask here."""
+    if not k8s.tenants:
+        return
+    base = "platform.kubernetes"
+    seen: dict[str, str] = {}
+    for i, t in enumerate(k8s.tenants):
+        for j, ns in enumerate(t.namespaces):
+            where = f"{base}.tenants[{i}].namespaces[{j}]"
+            if ns not in k8s.namespaces:
+                problems.append(
+                    Problem(
+                        where,
+                        f"tenant {t.name!r} names namespace {ns!r}, which is not a workload namespace",
+                        f"use one of {', '.join(k8s.namespaces)} or add it to namespaces",
+                        "platform.tenants",
+                    )
+                )
+            elif ns in seen:
+                problems.append(
+                    Problem(
+                        where,
+                        f"namespace {ns!r} is in tenants {seen[ns]!r} and {t.name!r}",
+                        "give each namespace to one tenant",
+                        "platform.tenants",
+                    )
+                )
+            seen.setdefault(ns, t.name)
+    names = [t.name for t in k8s.tenants]
+    for dup in sorted({n for n in names if names.count(n) > 1}):
+        problems.append(
+            Problem(f"{base}.tenants", f"tenant {dup!r} is declared twice", "", "platform.tenants")
+        )
+    nominal = sum(t.gpus for t in k8s.tenants)
+    if nominal > total:
+        problems.append(
+            Problem(
+                f"{base}.tenants",
+                f"tenants are guaranteed {nominal} GPUs but the compute hosts have {total}",
+                "lower the quotas so they add up to at most the GPUs there are (idle quota is "
+                "borrowed anyway)",
+                "platform.quota",
+            )
+        )
+
+
 def kueue(k8s: Kubernetes, compute: Sequence[HostPlan], rdma: bool, problems: list[Problem]) -> KueuePlan:
     """Flavors, tenant queues and quotas; tenants that overlap or overcommit the GPUs are problems."""
-    base = "platform.kubernetes"
     flavors = []
     for pool in sorted({h.pool for h in compute}):
         hosts = [h for h in compute if h.pool == pool]
@@ -43,48 +91,10 @@ def kueue(k8s: Kubernetes, compute: Sequence[HostPlan], rdma: bool, problems: li
             )
         )
     total = sum(f.gpus for f in flavors)
+    check_tenants(k8s, total, problems)
     tenants: list[tuple[str, tuple[str, ...], int, int | None]] = []
     if k8s.tenants:
-        seen: dict[str, str] = {}
-        for i, t in enumerate(k8s.tenants):
-            for j, ns in enumerate(t.namespaces):
-                where = f"{base}.tenants[{i}].namespaces[{j}]"
-                if ns not in k8s.namespaces:
-                    problems.append(
-                        Problem(
-                            where,
-                            f"tenant {t.name!r} names namespace {ns!r}, which is not a workload namespace",
-                            f"use one of {', '.join(k8s.namespaces)} or add it to namespaces",
-                            "platform.tenants",
-                        )
-                    )
-                elif ns in seen:
-                    problems.append(
-                        Problem(
-                            where,
-                            f"namespace {ns!r} is in tenants {seen[ns]!r} and {t.name!r}",
-                            "give each namespace to one tenant",
-                            "platform.tenants",
-                        )
-                    )
-                seen.setdefault(ns, t.name)
-            tenants.append((t.name, t.namespaces, t.gpus, t.borrowing_limit))
-        names = [t.name for t in k8s.tenants]
-        for dup in sorted({n for n in names if names.count(n) > 1}):
-            problems.append(
-                Problem(f"{base}.tenants", f"tenant {dup!r} is declared twice", "", "platform.tenants")
-            )
-        nominal = sum(t.gpus for t in k8s.tenants)
-        if nominal > total:
-            problems.append(
-                Problem(
-                    f"{base}.tenants",
-                    f"tenants are guaranteed {nominal} GPUs but the compute hosts have {total}",
-                    "lower the quotas so they add up to at most the GPUs there are (idle quota is "
-                    "borrowed anyway)",
-                    "platform.quota",
-                )
-            )
+        tenants = [(t.name, t.namespaces, t.gpus, t.borrowing_limit) for t in k8s.tenants]
     else:
         each = k8s.gpu_quota if k8s.gpu_quota is not None else total
         for ns in k8s.namespaces:

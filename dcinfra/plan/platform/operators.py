@@ -60,6 +60,30 @@ def _ranges(addresses: Iterable[str]) -> tuple[tuple[str, str], ...]:
     return tuple((str(first), str(last)) for first, last in address_runs(addresses))
 
 
+def rail_of(network: str) -> int | None:
+    """The rail of a plan network named ``compute-r<n>``; None for the other networks."""
+    m = re.fullmatch(r"compute-r(\d+)", network)
+    return int(m.group(1)) if m is not None else None
+
+
+def rail_room(rail: int, cidr: str, hosts: int, problems: list[Problem]) -> None:
+    """``platform.rail-addresses``: the subnet ``cidr`` of ``rail`` cannot hold its ``hosts`` (compute
+    hosts with that rail) plus their pod addresses. The Network Operator's plan (:func:`network`) and
+    validation (:func:`dcinfra.plan.platform.check_platform`) both ask here."""
+    subnet = ipaddress.IPv4Network(cidr)
+    need = hosts * IPAM_BLOCK_PER_NODE + hosts
+    if need > subnet.num_addresses - 2:
+        problems.append(
+            Problem(
+                "fabric.compute.cidr",
+                f"rail {rail} subnet {cidr} ({subnet.num_addresses} addresses) cannot hold "
+                f"{hosts} hosts plus {IPAM_BLOCK_PER_NODE} pod addresses per host ({need})",
+                "use a larger compute CIDR",
+                "platform.rail-addresses",
+            )
+        )
+
+
 def network(
     k8s: Kubernetes,
     plan: Plan,
@@ -74,23 +98,11 @@ def network(
     kind = plan.fabric.kind
     rails = []
     for net in plan.networks:
-        m = re.fullmatch(r"compute-r(\d+)", net.name)
-        if m is None:
+        r = rail_of(net.name)
+        if r is None:
             continue
-        r = int(m.group(1))
         hosts = [h for h in compute if len(h.rails) > r]
-        subnet = ipaddress.IPv4Network(net.cidr)
-        need = len(hosts) * IPAM_BLOCK_PER_NODE + len(hosts)
-        if need > subnet.num_addresses - 2:
-            problems.append(
-                Problem(
-                    "fabric.compute.cidr",
-                    f"rail {r} subnet {net.cidr} ({subnet.num_addresses} addresses) cannot hold "
-                    f"{len(hosts)} hosts plus {IPAM_BLOCK_PER_NODE} pod addresses per host ({need})",
-                    "use a larger compute CIDR",
-                    "platform.rail-addresses",
-                )
-            )
+        rail_room(r, net.cidr, len(hosts), problems)
         rails.append(
             RailPlan(
                 rail=r,

@@ -11,17 +11,17 @@ from dcinfra.catalog import charts
 from dcinfra.errors import Problem
 from dcinfra.model.platform import Kubernetes
 from dcinfra.plan.platform.records import CephCsiPlan, RookPlan, RookPoolPlan
-from dcinfra.plan.types import CephPlan, Plan
+from dcinfra.plan.types import CephPlan
 
 # Pool applications Rook creates pools for: RBD as CephBlockPools, CephFS as the CephFilesystem's pools.
 ROOK_APPLICATIONS = ("rbd", "cephfs")
 
 
 def plan_storage(
-    k8s: Kubernetes, plan: Plan, problems: list[Problem], notes: list[str]
+    k8s: Kubernetes, ceph: CephPlan | None, problems: list[Problem], notes: list[str]
 ) -> tuple[CephCsiPlan | None, RookPlan | None]:
-    """The CSI drivers (``storage="ceph-csi"``) or Rook (``storage="rook"``) for the plan's Ceph."""
-    ceph = plan.ceph
+    """The CSI drivers (``storage="ceph-csi"``) or Rook (``storage="rook"``) for the plan's Ceph
+    (``ceph``: :attr:`~dcinfra.plan.types.Plan.ceph`)."""
     if k8s.storage == "none":
         return None, None
     if ceph is None:
