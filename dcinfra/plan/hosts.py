@@ -169,6 +169,16 @@ def resolve_hardware(pool: NodePool, path: str, problems: list[Problem]) -> Hw:
     )
 
 
+def pool_owners(stack: Stack) -> dict[str, str]:
+    """Pool -> the tenant owning it: the pool's own ``tenant``, else the ``security.tenants`` entry
+    listing it (what the security compiler and the Slurm accounts both go by)."""
+    owner = {p: t.name for t in stack.security.tenants for p in t.pools}
+    for pool in stack.compute.pools:
+        if pool.tenant is not None:
+            owner[pool.name] = pool.tenant
+    return owner
+
+
 def hostname(pool: NodePool, index: int) -> str:
     """``<prefix>-<nnn>``: zero-padded to at least 3 digits (4 for pools of 1,000 or more)."""
     width = max(3, len(str(pool.count)))

@@ -31,7 +31,7 @@ from collections.abc import Sequence
 from dcinfra.errors import Problem
 from dcinfra.model.stack import Stack
 from dcinfra.plan.flows import Need, Scope, with_roles
-from dcinfra.plan.hosts import Draft
+from dcinfra.plan.hosts import Draft, pool_owners
 from dcinfra.plan.refs import unknown_pool
 from dcinfra.plan.storage import resolve
 from dcinfra.plan.types import (
@@ -61,16 +61,6 @@ def partition_pools(stack: Stack) -> list[tuple[str, tuple[str, ...], bool, str]
         return [(p.name, p.pools, i == first_default, p.max_time) for i, p in enumerate(s.partitions)]
     pools = [p.name for p in stack.compute.pools if "compute" in p.roles]
     return [(name, (name,), i == 0, "UNLIMITED") for i, name in enumerate(pools)]
-
-
-def pool_owners(stack: Stack) -> dict[str, str]:
-    """Pool -> the tenant owning it: the pool's own ``tenant``, else the ``security.tenants`` entry
-    listing it (as the security compiler decides a host's tenant)."""
-    owner = {p: t.name for t in stack.security.tenants for p in t.pools}
-    for pool in stack.compute.pools:
-        if pool.tenant is not None:
-            owner[pool.name] = pool.tenant
-    return owner
 
 
 def partition_accounts(stack: Stack, pools: Sequence[str]) -> tuple[str, ...]:
@@ -318,8 +308,9 @@ def plan_slurm(
     gres_pools = set(s.gres_pools) if s.gres_pools is not None else None
     nodes = tuple(_node(stack, d, gres_pools) for d in compute)
     owner = pool_owners(stack)
+    declared = partition_pools(stack)
     partitions = []
-    for name, pools, default, max_time in partition_pools(stack):
+    for name, pools, default, max_time in declared:
         owners = partition_accounts(stack, pools)
         # A partition of tenants' pools admits their accounts, and root: the account sacctmgr creates
         # with the cluster, which the administrators (and verify's job) submit under.
@@ -341,12 +332,11 @@ def plan_slurm(
         if t.max_nodes is not None:
             tres.append(f"node={t.max_nodes}")
         owned = {p for p, o in owner.items() if o == t.name}
-        parts = tuple(
-            p.name for p in partitions if owned & {d.pool.name for d in compute if d.name in p.nodes}
-        )
+        parts = tuple(name for name, pools, _default, _t in declared if owned.intersection(pools))
         accounts.append(SlurmAccountPlan(t.name, t.fairshare, ",".join(tres), parts))
     if problems:
         return None
+    site = stack.site.capabilities()
     return SlurmPlan(
         cluster_name=cluster_name,
         version=stack.versions.slurm,
@@ -360,8 +350,8 @@ def plan_slurm(
         partitions=tuple(partitions),
         accounts=tuple(accounts),
         topology=_topology(compute),
-        cgroups=stack.site.capabilities().cgroups,
-        config_overrides=not stack.site.capabilities().hardware_detectable,
+        cgroups=site.cgroups,
+        config_overrides=not site.hardware_detectable,
         health_check_interval_s=s.health_check_interval_s,
         health_check_timeout_s=s.health_check_timeout_s,
         prolog=s.prolog,

@@ -22,7 +22,7 @@ from dcinfra.model.security import Rule
 from dcinfra.model.stack import Stack
 from dcinfra.plan.addresses import covering_cidrs
 from dcinfra.plan.flows import Need
-from dcinfra.plan.hosts import Draft
+from dcinfra.plan.hosts import Draft, pool_owners
 from dcinfra.plan.registry import needed_flows
 from dcinfra.plan.types import FirewallRule, Flow, SecurityPlan
 
@@ -62,10 +62,8 @@ class Policy:
             self.zones[z.name] = frozenset(
                 d.name for d in drafts if d.pool.name in pools or not roles.isdisjoint(d.roles)
             )
-        self.tenant: dict[str, str | None] = {}
-        owner = {p: t.name for t in self.sec.tenants for p in t.pools}
-        for d in drafts:
-            self.tenant[d.name] = d.pool.tenant or owner.get(d.pool.name)
+        owner = pool_owners(stack)
+        self.tenant: dict[str, str | None] = {d.name: owner.get(d.pool.name) for d in drafts}
 
     def members(self, zone: str) -> frozenset[str] | None:
         """Hosts of a zone; None for ``any``."""

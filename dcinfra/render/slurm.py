@@ -15,7 +15,7 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from dcinfra.plan.types import Plan, SlurmNode, SlurmPlan
+from dcinfra.plan.types import HostPlan, Plan, SlurmNode, SlurmPlan
 from dcinfra.render.engine import managed_by, render_template
 from dcinfra.render.layout import host_path
 
@@ -167,11 +167,11 @@ def slurm_conf(plan: Plan, s: SlurmPlan) -> str:
     return render_template("slurm/slurm.conf.j2", ctx)
 
 
-def health_config(plan: Plan, node: SlurmNode) -> dict[str, Any]:
-    """What the node health check expects on ``node``: the declared hardware, mounts and daemons."""
+def health_config(plan: Plan, node: SlurmNode, host: HostPlan) -> dict[str, Any]:
+    """What the node health check expects on ``node`` (planned as ``host``): the declared hardware,
+    mounts and daemons."""
     s = plan.slurm
     assert s is not None
-    host = plan.host(node.name)
     mounts = []
     daemons = ["munged", "slurmd"]
     ceph = plan.ceph
@@ -228,8 +228,9 @@ def files(plan: Plan) -> dict[str, bytes]:
         )
         out[host_path(s.database_host, f"{SLURM_CONF}/slurmdbd.conf")] = dbd.encode()
     header = managed_by(plan.stack, "")
+    hosts = {h.name: h for h in plan.hosts}
     for node in s.nodes:
-        doc = {"_comment": header, **health_config(plan, node)}
+        doc = {"_comment": header, **health_config(plan, node, hosts[node.name])}
         out[host_path(node.name, HEALTH_JSON)] = (
             json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
         ).encode()

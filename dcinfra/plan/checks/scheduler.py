@@ -35,8 +35,9 @@ from collections.abc import Generator, Iterator
 from dcinfra.errors import Problem
 from dcinfra.model.scheduler import Slurm
 from dcinfra.plan.checks._common import Ctx, dup_names, suggest
+from dcinfra.plan.hosts import pool_owners
 from dcinfra.plan.refs import unknown_pool
-from dcinfra.plan.scheduler import partition_accounts, partition_pools, pool_owners
+from dcinfra.plan.scheduler import partition_accounts, partition_pools
 
 __all__ = ["check_scheduler"]
 
