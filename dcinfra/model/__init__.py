@@ -3,6 +3,7 @@
 from dcinfra.model.compute import Compute, Hardware, NodePool, Rack
 from dcinfra.model.fabric import ComputeFabric, Fabric, Network, RoceSettings
 from dcinfra.model.platform import GpuQuota, Kubernetes, Platform
+from dcinfra.model.rollout import Rollout
 from dcinfra.model.scheduler import Slurm, SlurmAccounting, SlurmPartition, SlurmTenant
 from dcinfra.model.security import Rule, Security, SshPolicy, Tenant, Zone
 from dcinfra.model.site import BareMetalHost, BareMetalSite, LabSite
@@ -32,6 +33,7 @@ __all__ = [
     "Platform",
     "Rack",
     "RoceSettings",
+    "Rollout",
     "Rule",
     "Security",
     "Slurm",

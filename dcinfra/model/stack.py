@@ -8,6 +8,7 @@ from dcinfra.model.base import Spec
 from dcinfra.model.compute import Compute, Rack
 from dcinfra.model.fabric import Fabric
 from dcinfra.model.platform import Platform
+from dcinfra.model.rollout import Rollout
 from dcinfra.model.scheduler import Slurm
 from dcinfra.model.security import Security
 from dcinfra.model.site import BareMetalSite, LabSite
@@ -19,7 +20,7 @@ from dcinfra.model.versions import Versions
 
 class Stack(Spec):
     """A whole AI datacenter: where hosts come from, racks, compute, networks, storage, security,
-    an optional platform, verification settings and pinned versions.
+    an optional platform, verification settings, how changes roll out and pinned versions.
 
     A stack file is a Python module that assigns ``stack``.
 
@@ -59,5 +60,7 @@ class Stack(Spec):
     """Optional Slurm cluster on the compute hosts."""
     verify: VerifySettings = VerifySettings()
     """Verification settings."""
+    rollout: Rollout = Rollout()
+    """How changes that restart services or reboot roll: batch size, failure tolerance, drain timeout."""
     versions: Versions = Versions()
     """Pinned versions."""

@@ -42,6 +42,7 @@ from dcinfra.plan.hosts import Draft, assign_addresses, make_hosts, place, rail_
 from dcinfra.plan.nccl import nccl_env
 from dcinfra.plan.platform import PlatformInputs, check_platform, plan_platform
 from dcinfra.plan.registry import needed_flows
+from dcinfra.plan.rollout import plan_rollout
 from dcinfra.plan.storage import plan_ceph, plan_hdfs, resolve
 from dcinfra.plan.types import (
     Cable,
@@ -195,6 +196,7 @@ def _build(
         verify=plan_verify(stack, hosts, fabric[0] if fabric else None, ceph),
         versions={k: str(v) for k, v in stack.versions.model_dump().items()},
         ssh_user=stack.site.ssh_user if isinstance(stack.site, BareMetalSite) else "root",
+        rollout=plan_rollout(stack),
         slurm=slurm,
     )
 

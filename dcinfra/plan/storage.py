@@ -345,6 +345,9 @@ def plan_hdfs(
         # Never let a re-run reformat an existing namespace (Hadoop refuses `-format` when true).
         "dfs.reformat.disabled": "true",
         "dfs.permissions.enabled": "true",
+        # DataNodes listed here are decommissioned by `hdfs dfsadmin -refreshNodes` (scale-in): their
+        # blocks are re-replicated elsewhere first. The role keeps the file (empty when none is).
+        "dfs.hosts.exclude": "/etc/hadoop/dfs.exclude",
     }
     if hdfs.rack_awareness:
         core["net.topology.script.file.name"] = "/etc/hadoop/topology.sh"

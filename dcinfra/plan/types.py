@@ -355,6 +355,18 @@ class SlurmSwitch:
 
 
 @dataclass(frozen=True, slots=True)
+class RolloutPlan:
+    """How changes that restart services or reboot roll through the hosts (``Stack.rollout``): the
+    plays that restart slurmd or change the GPU driver read it (inventory: ``dcinfra_rollout``)."""
+
+    serial: int | str  # Ansible ``serial``: hosts per batch (2), or a share of them ("25%")
+    max_fail_percentage: int  # percent of a batch that may fail before the rollout stops
+    drain_timeout_s: int  # bound on waiting for a drained node's running jobs to finish, seconds
+    drain_reason: str  # the scheduler's Reason on a node dcinfra drained for a change (the prefix
+    # resume looks for: a node drained for any other reason is never resumed by dcinfra)
+
+
+@dataclass(frozen=True, slots=True)
 class SlurmPlan:
     """The Slurm cluster: what slurm.conf, gres.conf, cgroup.conf, topology.conf and the roles say."""
 
@@ -396,6 +408,7 @@ class Plan:
     verify: VerifyPlan | None
     versions: dict[str, str]
     ssh_user: str
+    rollout: RolloutPlan  # how restarts and reboots roll: batches, failure tolerance, drain
     # The Kubernetes platform, planned once with the rest (dcinfra.plan.platform); None when the stack
     # declares none. dcinfra.platform builds its objects from this, never from the stack.
     platform: PlatformPlan | None = None

@@ -43,6 +43,11 @@ STANDARD_GROUPS = (
     # Empty in the inventory: the ceph role adds the hosts whose ceph.conf differs from the rendered one
     # at run time (group_by), and the serial roll-out play of storage.yml targets only them.
     "ceph_conf_rollout",
+    # Empty in the inventory too: the Slurm compute hosts whose slurmd must restart (or that a rollout
+    # left drained), added by the slurm role at run time; the rolling play of slurm.yml targets them.
+    "slurm_rollout",
+    # Empty too: the Slurm compute hosts whose GPU driver would change (site.yml), prepared in batches.
+    "nvidia_driver_rollout",
 )
 
 # libyaml's emitter is ~10x faster than the pure-Python one, which matters at 2,048 host_vars files;
@@ -138,6 +143,11 @@ def _groups(plan: Plan) -> dict[str, list[str]]:
     return groups
 
 
+def group_names(plan: Plan) -> set[str]:
+    """The inventory's group names (``all`` included): what ``--limit`` may name besides hosts."""
+    return {"all", *_groups(plan)}
+
+
 def hosts_yml(plan: Plan) -> bytes:
     """``inventory/hosts.yml``: every host in ``all`` with its management address, and the groups."""
     groups = _groups(plan)
@@ -194,6 +204,9 @@ def all_yml(plan: Plan) -> bytes:
         "dcinfra_hdfs": to_jsonable(plan.hdfs),
         "dcinfra_verify": to_jsonable(plan.verify),
         "dcinfra_slurm": to_jsonable(plan.slurm),
+        # Batches, failure tolerance and drain of the plays that restart slurmd or change the driver.
+        # Those plays read it through vars_files too: play keywords (serial) see no inventory vars.
+        "dcinfra_rollout": to_jsonable(plan.rollout),
     }
     return dump_yaml(data, plan.stack)
 

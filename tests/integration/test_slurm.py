@@ -9,6 +9,7 @@ it too if a test fails on the way).
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import subprocess
@@ -260,6 +261,82 @@ def test_preview_sees_a_hand_edit_of_slurm_conf(env: Env) -> None:
     assert any(c["host"] == "alpha-002" and "slurm.conf" in json.dumps(c) for c in changes), changes
     env.lab.exec("alpha-002", ["sh", "-c", f"cat > {path}"], input=original)
     env.ok("preview", "--expect-no-changes")
+
+
+ROLLING = "dcinfra: rolling restart of slurmd"
+OPERATOR = "operator: bad DIMM"
+
+
+def test_a_gres_change_rolls_node_by_node_with_drain_and_keeps_an_operators_drain(env: Env) -> None:
+    """standin_gpus 2 -> 1 changes gres.conf and the node lines of slurm.conf: slurmctld restarts, then
+    each running slurmd restarts in a batch of one, drained first and resumed after its health check."""
+    env.slurm(f"scontrol update nodename=beta-001 state=drain reason='{OPERATOR}'")
+    job = env.slurm("sbatch --parsable -N1 -w alpha-002 --wrap 'sleep 90'").strip()
+    wait_for("the job to run", lambda: env.slurm(f"squeue -h -j {job} -o %T").strip() == "RUNNING")
+    variant = env.stack_file.with_name(f"{NAME}_rolling.py")
+    variant.write_text(
+        STACK.replace("standin_gpus=2,", "standin_gpus=1,").replace(
+            "    verify=VerifySettings(",
+            "    rollout=Rollout(batch=1, drain_timeout_s=300),\n    verify=VerifySettings(",
+        )
+    )
+    res = subprocess.run(
+        cli_argv(variant, env.state_root, "up", "--yes", "--json", "--skip-verify"),
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env=cli_env(CANARY),
+        check=False,
+    )
+    env.outputs.append(res.stdout + res.stderr)
+    assert res.returncode == 0, f"rc={res.returncode}\n{res.stdout[-4000:]}\n{res.stderr[-4000:]}"
+    changes = json.loads(res.stdout)["configure"]["changes"]
+    steps = {
+        "drain": "Drain the nodes and wait for their jobs to finish",
+        "restart": "Start or restart the daemon - slurmd",
+        "resume": "Resume the nodes dcinfra drained",
+    }
+    seen: dict[str, dict[str, int]] = {n: {} for n in NODES}
+    for i, c in enumerate(changes):
+        for step, task in steps.items():
+            if c["task"] == task and c["host"] in seen:
+                seen[c["host"]].setdefault(step, i)
+    # Each node restarted once; the two dcinfra drained were drained before and resumed after.
+    for node in ("alpha-001", "alpha-002"):
+        assert seen[node].keys() == set(steps), (node, seen, changes)
+        assert seen[node]["drain"] < seen[node]["restart"] < seen[node]["resume"], seen
+    # beta-001, drained by its operator: restarted, never drained again nor resumed by dcinfra.
+    assert seen["beta-001"].keys() == {"restart"}, seen
+    # Batches of one: a node's drain..resume window never overlaps another node's steps.
+    windows = sorted((min(v.values()), max(v.values())) for v in seen.values())
+    for (_, end), (start, _) in itertools.pairwise(windows):
+        assert end < start, (windows, seen)
+    # The job submitted before the change ran to its end before alpha-002 was restarted (without the
+    # wait, this up takes about 30 s, the job 90 s); slurmd runs with one stand-in everywhere.
+    assert env.slurm(f"squeue -h -j {job} -o %T", check=False).strip() != "RUNNING"
+    wait_for(
+        f"job {job} COMPLETED in sacct",
+        lambda: env.slurm(f"sacct -j {job} -X -n -P -o State,ExitCode").strip() == "COMPLETED|0:0",
+        timeout=30,
+    )
+    states = node_states(env)
+    assert states["alpha-001"] == ("idle", "none") and states["alpha-002"] == ("idle", "none"), states
+    assert states["beta-001"][0] == "drained" and states["beta-001"][1] == OPERATOR, states
+    assert "Stand-ins: 1 GPUs per node" in env.sh("alpha-002", "cat /etc/slurm/gres.conf")
+    # Nothing left to roll: a second up restarts and drains nothing, the operator's drain still kept.
+    again = json.loads(
+        subprocess.run(
+            cli_argv(variant, env.state_root, "up", "--yes", "--json", "--skip-verify"),
+            capture_output=True,
+            text=True,
+            timeout=900,
+            env=cli_env(CANARY),
+            check=True,
+        ).stdout
+    )
+    assert not [c for c in again["configure"]["changes"] if c["task"] in steps.values()], again
+    assert node_states(env)["beta-001"] == ("drained", OPERATOR)
+    env.slurm("scontrol update nodename=beta-001 state=resume")
 
 
 def test_no_secret_in_runs_build_reports_or_output(env: Env) -> None:

@@ -10,16 +10,28 @@ truthfully. Errors go to stderr with a non-zero exit. Python stdlib only.
         QOS as its only and default QOS), user root in each account
         -> {"changed": ["qos team-a added", ...]}
     slurm-ctl nodes --nodes a,b,c [--timeout S] [--delay S] [--resume-reason R ...] [--check]
-        waits until every node is in service (idle, mixed, allocated or completing, responding);
+        waits until every node is in service or held (idle, mixed, allocated or completing, responding);
         a node DOWN only for one of the resume reasons (slurmd went away and came back) is resumed
         once it responds; a node drained or down for any other reason fails the wait with that reason
-        -> {"states": {node: "idle", ...}, "resumed": [...]}
+        -> {"states": {node: "idle", ...}, "resumed": [...], "held": {node: reason}}
+        a node an operator drained (a Reason not starting with "dcinfra") is held, not a failure: it
+        stays out of service until its operator resumes it
+    slurm-ctl drain --nodes a,b --reason R [--timeout S] [--delay S] [--check]
+        drains each node that is not drained yet with Reason R (a node already drained, by an operator
+        or by an earlier run, keeps its Reason) and waits until none of them runs a job (DRAINED, not
+        DRAINING); fails after S seconds naming the nodes still busy and their jobs
+        -> {"drained": [set now], "kept": {node: its other Reason}, "states": {node: "IDLE+DRAIN"}}
+    slurm-ctl resume --nodes a,b --reason R [--timeout S] [--delay S] [--check]
+        waits until each node responds (its slurmd registered again), then resumes the nodes drained
+        with a Reason starting with R; a node drained for another reason stays drained
+        -> {"resumed": [...], "kept": {node: reason}}
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import subprocess
 import sys
 import time
@@ -34,6 +46,9 @@ STATE_FLAGS = "*~#!%$@^-"
 # row the wait fails at once instead of running out its time.
 STUCK = {"drained", "draining", "drain", "inval", "fail", "failing"}
 STUCK_POLLS = 3
+DRAINS = {"drained", "draining", "drain"}
+# Reasons dcinfra sets ("dcinfra-health: ...", "dcinfra: rolling ..."): any other Reason is an operator's.
+OURS = "dcinfra"
 
 
 class CtlError(Exception):
@@ -189,13 +204,16 @@ def node_states(text: str) -> dict[str, tuple[str, str]]:
 
 
 def verdict(state: str, reason: str, resume_reasons: set[str]) -> str:
-    """'ok'; 'resume' (down only because slurmd went away, and it responds again); 'stuck' (drained,
+    """'ok'; 'held' (drained by an operator: a Reason not starting with "dcinfra", kept as it is);
+    'resume' (down only because slurmd went away, and it responds again); 'stuck' (drained by dcinfra,
     failed, down for another reason or with an invalid registration: no change without someone acting);
     'wait' (unknown, not responding yet, powering up: may still come)."""
     base = state.rstrip(STATE_FLAGS)
     responding = "*" not in state
     if base in IN_SERVICE and responding:
         return "ok"
+    if base in DRAINS and responding and reason and not reason.startswith(OURS):
+        return "held"
     if base == "down" and responding and reason in resume_reasons:
         return "resume"
     if responding and (base in STUCK or base == "down"):
@@ -247,9 +265,13 @@ def cmd_nodes(args: argparse.Namespace) -> dict[str, Any]:
                 run(["scontrol", "update", f"nodename={n}", "state=resume"])
                 resumed.append(n)
             stuck[n] = stuck.get(n, 0) + 1 if v == "stuck" else 0
-        if all(v == "ok" for v in verdicts.values()):
-            return {"states": {n: states[n][0] for n in names}, "resumed": resumed}
-        bad = [n for n, v in verdicts.items() if v != "ok"]
+        if all(v in ("ok", "held") for v in verdicts.values()):
+            return {
+                "states": {n: states[n][0] for n in names},
+                "resumed": resumed,
+                "held": {n: states[n][1] for n, v in verdicts.items() if v == "held"},
+            }
+        bad = [n for n, v in verdicts.items() if v not in ("ok", "held")]
         if any(c >= STUCK_POLLS for c in stuck.values()):
             raise CtlError(
                 f"not in service, and will not be without someone acting: {describe(states, bad)}. Once the "
@@ -258,6 +280,95 @@ def cmd_nodes(args: argparse.Namespace) -> dict[str, Any]:
         if time.monotonic() >= deadline:
             raise CtlError(f"not in service after {args.timeout:g} s: {describe(states, bad)}")
         time.sleep(args.delay)
+
+
+# --- drain and resume (rolling changes, scale-in) -----------------------------------------------------
+
+BUSY = {"ALLOCATED", "MIXED", "COMPLETING"}  # flags of a node that still runs (or cleans up) a job
+
+
+def parse_node(text: str) -> tuple[set[str], bool, str]:
+    """(state flags, responding, reason) from `scontrol -o show node NAME`: `State=MIXED+DRAIN` ->
+    {MIXED, DRAIN}; `IDLE*+DRAIN` is not responding. Reason is the last field, free text followed by
+    `[<user>@<time>]` (the same parsing as dcinfra-slurm-health)."""
+    state = re.search(r"(?:^|\s)State=(\S+)", text)
+    word = state.group(1).upper() if state else ""
+    flags = set(word.replace("*", "").split("+")) - {""}
+    reason = re.search(r"(?:^|\s)Reason=(.*)$", text.strip())
+    why = re.sub(r"\s*\[[^\]]*@[^\]]*\]$", "", reason.group(1)).strip() if reason else ""
+    return flags, "*" not in word, why
+
+
+def show_node(name: str) -> tuple[set[str], bool, str]:
+    return parse_node(run(["scontrol", "-o", "show", "node", name]))
+
+
+def drained(flags: set[str]) -> bool:
+    """Drained and idle (or down): no job runs there any more (DRAINED in sinfo's words). UNKNOWN (a
+    slurmctld just restarted, before the node registers again) is not known to be idle: wait."""
+    return "DRAIN" in flags and bool(flags & {"IDLE", "DOWN"}) and not flags & BUSY
+
+
+def cmd_drain(args: argparse.Namespace) -> dict[str, Any]:
+    names = [n for n in args.nodes.split(",") if n]
+    out: dict[str, Any] = {"drained": [], "kept": {}, "states": {}}
+    for n in names:
+        flags, _responding, reason = show_node(n)
+        if "DRAIN" in flags:
+            if not reason.startswith(args.reason):
+                out["kept"][n] = reason  # an operator's (or the health check's) drain: theirs to lift
+            continue
+        if not args.check:
+            run(["scontrol", "update", f"nodename={n}", "state=drain", f"reason={args.reason}"])
+        out["drained"].append(n)
+    if args.check:
+        out["would_drain"] = out.pop("drained")
+        return out
+    deadline = time.monotonic() + args.timeout
+    while True:
+        flags_of = {n: show_node(n)[0] for n in names}
+        out["states"] = {n: "+".join(sorted(f)) for n, f in flags_of.items()}
+        busy = [n for n, f in flags_of.items() if not drained(f)]
+        if not busy:
+            return out
+        if time.monotonic() >= deadline:
+            jobs = run(["squeue", "-h", "-w", ",".join(busy), "-t", "RUNNING,COMPLETING", "-o", "%i@%N"])
+            raise CtlError(
+                f"still running jobs after {args.timeout:g} s of draining: "
+                + "; ".join(f"{n} ({out['states'][n]})" for n in busy)
+                + (f"; jobs: {' '.join(jobs.split())}" if jobs.strip() else "")
+                + ". They stay drained (no new jobs); the next run waits again, or cancel the jobs, or "
+                "raise Stack.rollout.drain_timeout_s"
+            )
+        time.sleep(args.delay)
+
+
+def cmd_resume(args: argparse.Namespace) -> dict[str, Any]:
+    names = [n for n in args.nodes.split(",") if n]
+    out: dict[str, Any] = {"resumed": [], "kept": {}}
+    deadline = time.monotonic() + args.timeout
+    for n in names:
+        while True:
+            flags, responding, reason = show_node(n)
+            if responding or args.check or time.monotonic() >= deadline:
+                break
+            time.sleep(args.delay)
+        if "DRAIN" not in flags:
+            continue
+        if not reason.startswith(args.reason):
+            out["kept"][n] = reason
+            continue
+        if not responding and not args.check:
+            raise CtlError(
+                f"{n} does not respond after {args.timeout:g} s (is its slurmd running? see {SLURMD_LOG}); "
+                "left drained"
+            )
+        if not args.check:
+            run(["scontrol", "update", f"nodename={n}", "state=resume"])
+        out["resumed"].append(n)
+    if args.check:
+        out["would_resume"] = out.pop("resumed")
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -274,9 +385,17 @@ def main(argv: list[str] | None = None) -> int:
     n.add_argument("--delay", type=float, default=2)
     n.add_argument("--resume-reason", action="append")
     n.add_argument("--check", action="store_true")
+    for name in ("drain", "resume"):
+        d = sub.add_parser(name)
+        d.add_argument("--nodes", required=True, help="comma-separated node names")
+        d.add_argument("--reason", required=True, help="the Reason dcinfra drains with (resume: its prefix)")
+        d.add_argument("--timeout", type=float, default=600)
+        d.add_argument("--delay", type=float, default=2)
+        d.add_argument("--check", action="store_true")
     args = ap.parse_args(argv)
+    commands = {"accounts": cmd_accounts, "nodes": cmd_nodes, "drain": cmd_drain, "resume": cmd_resume}
     try:
-        out = cmd_accounts(args) if args.cmd == "accounts" else cmd_nodes(args)
+        out = commands[args.cmd](args)
     except CtlError as e:
         print(f"slurm-ctl {args.cmd}: {e}", file=sys.stderr)
         return 1
