@@ -31,6 +31,8 @@ from dcinfra.engines.playbooks import playbook
 from dcinfra.errors import DcinfraError
 from dcinfra.model.stack import Stack
 from dcinfra.plan import compile_plan
+from dcinfra.plan.diff import ObjectChange, diff_objects
+from dcinfra.plan.removals import Removal, removals
 from dcinfra.plan.types import Plan, to_jsonable
 from dcinfra.render import read_manifest, render, write_tree
 from dcinfra.sites import HostsRecord, Progress, SiteProvider, TeardownRecord, provider_for
@@ -44,6 +46,42 @@ class PrerequisitesMissing(DcinfraError):
 
 class DataProtected(DcinfraError):
     """destroy would remove data-bearing storage and --destroy-data was not given."""
+
+
+class RemovalRefused(DcinfraError):
+    """The plan drops applied hosts and --allow-remove was not given (or removing one is unsafe)."""
+
+    def __init__(self, stack: str, gone: list[Removal], *, allowed: bool) -> None:
+        self.removals = gone
+        lines = []
+        for r in gone:
+            holds = "; ".join(r.holds) or "nothing stateful"
+            lines.append(f"  - {r.host}: {holds}")
+            lines += [f"      unsafe: {b}" for b in r.blockers]
+        if allowed:
+            head = f"stack {stack!r}: removing these hosts is unsafe, even with --allow-remove"
+            tail = "fix what is marked unsafe, or keep the hosts in the stack; nothing was touched"
+        else:
+            head = f"stack {stack!r}: the plan no longer has {len(gone)} applied host(s)"
+            tail = (
+                "`dcinfra preview` shows the removal; `dcinfra up --allow-remove` removes them safely "
+                "(data moved away first, then the hosts drained and deprovisioned); nothing was touched"
+            )
+        super().__init__("\n".join([f"{head}:", *lines, tail]))
+
+
+class ScaleInFailed(DcinfraError):
+    """A step of the scale-in playbook failed (the record says where); nothing was deprovisioned."""
+
+    def __init__(self, record: RunRecord) -> None:
+        self.record = record
+        first = record.failures[0] if record.failures else None
+        where = f"{first.host} | {first.task}: {first.message}" if first else record.error
+        super().__init__(
+            f"scale-in stopped: {where}; no host was deprovisioned and the new plan was not "
+            f"applied. Fix the cause and run `dcinfra up --allow-remove` again: it resumes where it "
+            f"stopped (artifacts: {record.artifacts_dir})"
+        )
 
 
 class ConfigureFailed(DcinfraError):
@@ -70,6 +108,9 @@ class UpRecord:
     configure: RunRecord
     verify: VerifyRecord | None = None  # None when verification was skipped or is disabled
     platform: Any = None  # dcinfra.engines.pulumi.PlatformRecord when the stack declares one
+    removed: list[Removal] = field(default_factory=list)  # hosts scale-in removed (--allow-remove)
+    orphans: list[str] = field(default_factory=list)  # site hosts of this stack in no plan (left alone)
+    limit: str | None = None  # the --limit pattern configure ran with
 
     def to_dict(self) -> dict[str, Any]:
         """JSON for ``--json``."""
@@ -79,6 +120,9 @@ class UpRecord:
             "site": self.hosts.site,
             "created": list(self.hosts.created),
             "repaired": list(self.hosts.repaired),
+            "removed": [r.to_dict() for r in self.removed],
+            "orphans": self.orphans,
+            "limit": self.limit,
             "configure": self.configure.to_dict(),
             "verify": self.verify.report.to_json() if self.verify else None,
             "platform": self.platform.to_dict() if self.platform else None,
@@ -99,18 +143,25 @@ class PreviewRecord:
     """What ``up`` would change."""
 
     stack: str
-    plan_changes: list[str]  # human-readable plan differences vs the last applied plan
+    plan_changes: list[ObjectChange]  # per-object plan differences vs the last applied plan
     files: list[FileDiff]  # rendered-file differences vs the last applied render
     hosts_missing: list[str]  # hosts ``up`` would create or repair (check mode cannot reach them)
     check: RunRecord | None  # Ansible check+diff run, None when hosts are missing
     first_up: bool  # nothing applied yet
     platform: Any = None  # the Pulumi preview (PlatformRecord) when the stack declares a platform
+    removals: list[Removal] = field(
+        default_factory=list
+    )  # applied hosts the plan drops (up needs --allow-remove)
+    orphans: list[str] = field(
+        default_factory=list
+    )  # site hosts of this stack in no plan (destroy removes them)
 
     @property
     def changes(self) -> bool:
         """Anything at all would change."""
         return bool(
             self.first_up
+            or self.removals
             or self.plan_changes
             or self.files
             or self.hosts_missing
@@ -124,9 +175,11 @@ class PreviewRecord:
             "stack": self.stack,
             "changes": self.changes,
             "first_up": self.first_up,
-            "plan_changes": self.plan_changes,
+            "plan_changes": [c.to_dict() for c in self.plan_changes],
             "files": [{"path": f.path, "status": f.status, "diff": f.diff} for f in self.files],
             "hosts_missing": self.hosts_missing,
+            "removals": [r.to_dict() for r in self.removals],
+            "orphans": self.orphans,
             "check": self.check.to_dict() if self.check else None,
             "platform": self.platform.to_dict() if self.platform else None,
         }
@@ -158,7 +211,14 @@ def _extravars(build: Path) -> dict[str, object]:
 
 
 def _configure(
-    plan: Plan, state: StateDir, hosts: HostsRecord, build: Path, progress: ProgressSink, *, check: bool
+    plan: Plan,
+    state: StateDir,
+    hosts: HostsRecord,
+    build: Path,
+    progress: ProgressSink,
+    *,
+    check: bool,
+    limit: str | None = None,
 ) -> RunRecord:
     return run_playbook(
         playbook("site.yml"),
@@ -171,7 +231,30 @@ def _configure(
         diff=check,
         forks=len(plan.hosts),
         progress=progress,
+        limit=limit,
     )
+
+
+_PATTERN_CHARS = set("*?~:!&[]^$")
+
+
+def check_limit(plan: Plan, limit: str | None) -> None:
+    """Refuse a ``--limit`` naming a host or group the plan does not have (Ansible would silently run on
+    nothing). Patterns (globs, regexes, ``:&!`` set operators) go to Ansible as they are."""
+    if limit is None:
+        return
+    from dcinfra.render.inventory import group_names
+
+    known = {h.name for h in plan.hosts} | group_names(plan)
+    items = [i.strip() for i in limit.split(",")]
+    unknown = [i for i in items if i and not (_PATTERN_CHARS & set(i)) and i not in known]
+    if not [i for i in items if i] or unknown:
+        hosts = ", ".join(h.name for h in plan.hosts[:8]) + (" ..." if len(plan.hosts) > 8 else "")
+        raise DcinfraError(
+            f"--limit {limit!r}: {', '.join(map(repr, unknown)) or 'empty'} is no host or group of stack "
+            f"{plan.stack!r}; allowed: host names ({hosts}), inventory groups "
+            f"({', '.join(sorted(group_names(plan)))}), or an Ansible pattern (node-00*, compute:&ceph_osd)"
+        )
 
 
 def _deployed_marker(state: StateDir) -> Path:
@@ -231,26 +314,46 @@ def up(
     force_unlock: bool = False,
     run_verify: bool = True,
     install_pulumi: bool = False,
+    allow_remove: bool = False,
+    limit: str | None = None,
 ) -> UpRecord:
     """Provision, render and configure ``stack``; record the applied plan when configure succeeds;
-    then verify (unless ``run_verify`` is False or the stack disables it)."""
+    then verify (unless ``run_verify`` is False or the stack disables it).
+
+    Applied hosts the plan no longer has are removed only with ``allow_remove`` (scale-in, before
+    anything else changes); without it ``up`` refuses and touches nothing. ``limit`` (an Ansible
+    pattern) configures only those hosts; the plan is still computed and recorded whole."""
     plan = compile_plan(stack)
+    check_limit(plan, limit)
     steps = steps or _NoSteps()
     with state.lock("up", force=force_unlock):
         _stop_orphans(state, steps)
         provider = provider_for(plan, state)
+        applied = _applied(state)
+        gone = removals(applied["plan"], plan) if applied else []
+        if gone and (not allow_remove or any(r.blockers for r in gone)):
+            raise RemovalRefused(plan.stack, [r for r in gone if r.blockers] or gone, allowed=allow_remove)
+        if gone and limit is not None:
+            raise DcinfraError(
+                f"the plan removes {', '.join(r.host for r in gone)}: scale-in moves data across the whole "
+                "cluster, so it runs without --limit; nothing was touched"
+            )
         missing = provider.prerequisites()
         if missing:
             raise PrerequisitesMissing("this machine is not ready:\n  - " + "\n  - ".join(missing))
         hosts = provider.provision(steps)
+        if gone and applied is not None:
+            _scale_in(plan, state, provider, gone, applied, steps, progress or NullProgress())
         steps.step("rendering")
         write_tree(render(plan), state.build)
         deployed = _mark_deployed(state, plan)
-        record = _configure(plan, state, hosts, state.build, progress or NullProgress(), check=False)
+        record = _configure(
+            plan, state, hosts, state.build, progress or NullProgress(), check=False, limit=limit
+        )
         if not record.ok:
             raise ConfigureFailed(record)
-        applied = {"plan": to_jsonable(plan), "deployed": deployed}
-        state.applied_plan.write_text(json.dumps(applied, indent=2, sort_keys=True) + "\n")
+        applied_now = {"plan": to_jsonable(plan), "deployed": deployed}
+        state.applied_plan.write_text(json.dumps(applied_now, indent=2, sort_keys=True) + "\n")
         platform = None
         target = _platform_target(plan, state)
         if target is not None:
@@ -262,7 +365,50 @@ def up(
         if run_verify and stack.verify.enabled and plan.verify is not None:
             steps.step("verifying")
             verified = verify(stack, state, progress=progress, plan=plan)
-        return UpRecord(plan.stack, hosts, record, verified, platform)
+        return UpRecord(plan.stack, hosts, record, verified, platform, gone, provider.orphans(), limit)
+
+
+def _scale_in(
+    plan: Plan,
+    state: StateDir,
+    provider: SiteProvider,
+    gone: list[Removal],
+    applied: dict[str, Any],
+    steps: Progress,
+    progress: ProgressSink,
+) -> None:
+    """Remove ``gone`` safely (playbooks/scale_in.yml on the last applied build, whose inventory still
+    has them), deprovision them, and drop them from the applied record: a later failure of configure
+    does not make the next ``up`` try to remove them again."""
+    names = [r.host for r in gone]
+    inventory = state.build / "inventory" / "hosts.yml"
+    if not inventory.exists():
+        raise DcinfraError(
+            f"cannot remove {', '.join(names)} safely: the last applied build dir ({state.build}) is gone, "
+            "and scale-in runs from its inventory; nothing was touched"
+        )
+    steps.step(f"scale-in: moving data off and draining {', '.join(names)}")
+    key = provider.ssh_identity()
+    record = run_playbook(
+        playbook("scale_in.yml"),
+        inventory,
+        runs_dir=state.runs,
+        ssh_key=Path(key) if key else None,
+        ssh_user=plan.ssh_user,
+        extravars={
+            "dcinfra_build_dir": str(state.build),
+            "dcinfra_allow_remove": True,
+            "dcinfra_remove_hosts": names,
+        },
+        forks=max(1, len(applied["plan"].get("hosts", []))),
+        progress=progress,
+    )
+    if not record.ok:
+        raise ScaleInFailed(record)
+    close_ssh_masters(state.runs)
+    provider.remove(names, steps)
+    applied["plan"]["hosts"] = [h for h in applied["plan"].get("hosts", []) if h.get("name") not in names]
+    state.applied_plan.write_text(json.dumps(applied, indent=2, sort_keys=True) + "\n")
 
 
 def _platform_target(plan: Plan, state: StateDir) -> Any:
@@ -272,36 +418,6 @@ def _platform_target(plan: Plan, state: StateDir) -> Any:
     from dcinfra.engines.pulumi import target_for
 
     return target_for(plan, state)
-
-
-def _flatten(value: Any, prefix: str, out: dict[str, Any]) -> None:
-    if isinstance(value, dict):
-        for k, v in value.items():
-            _flatten(v, f"{prefix}.{k}" if prefix else str(k), out)
-    elif isinstance(value, list) and value and all(isinstance(v, dict) and "name" in v for v in value):
-        for v in value:
-            _flatten(v, f"{prefix}[{v['name']}]", out)
-    else:
-        out[prefix] = value
-
-
-def diff_plans(old: dict[str, Any], new: dict[str, Any], limit: int = 200) -> list[str]:
-    """Human-readable differences between two plan JSONs (hosts and racks keyed by name)."""
-    a: dict[str, Any] = {}
-    b: dict[str, Any] = {}
-    _flatten(old, "", a)
-    _flatten(new, "", b)
-    out = []
-    for key in sorted(a.keys() | b.keys()):
-        if key not in b:
-            out.append(f"- {key} = {json.dumps(a[key])}")
-        elif key not in a:
-            out.append(f"+ {key} = {json.dumps(b[key])}")
-        elif a[key] != b[key]:
-            out.append(f"~ {key}: {json.dumps(a[key])} -> {json.dumps(b[key])}")
-    if len(out) > limit:
-        out = [*out[:limit], f"... and {len(out) - limit} more"]
-    return out
 
 
 def diff_files(files: dict[str, bytes], build: Path) -> list[FileDiff]:
@@ -327,14 +443,20 @@ def diff_files(files: dict[str, bytes], build: Path) -> list[FileDiff]:
 
 
 def preview(
-    stack: Stack, state: StateDir, *, progress: ProgressSink | None = None, install_pulumi: bool = False
+    stack: Stack,
+    state: StateDir,
+    *,
+    progress: ProgressSink | None = None,
+    install_pulumi: bool = False,
+    limit: str | None = None,
 ) -> PreviewRecord:
-    """What ``up`` would change, without changing anything on hosts."""
+    """What ``up`` would change, without changing anything on hosts (``limit``: check only those)."""
     plan = compile_plan(stack)
+    check_limit(plan, limit)
     files = render(plan)
     applied = _applied(state)
     new_plan = to_jsonable(plan)
-    plan_changes = diff_plans(applied["plan"], new_plan) if applied else []
+    plan_changes = diff_objects(applied["plan"], new_plan) if applied else []
     file_diffs = [f for f in diff_files(files, state.build) if f.path != "plan.json"] if applied else []
     provider = provider_for(plan, state)
     status = provider.status()
@@ -346,14 +468,27 @@ def preview(
         hosts = HostsRecord(
             plan.site.provider, tuple(status), ssh_key=provider.ssh_identity(), ssh_user=plan.ssh_user
         )
-        check = _configure(plan, state, hosts, preview_dir, progress or NullProgress(), check=True)
+        check = _configure(
+            plan, state, hosts, preview_dir, progress or NullProgress(), check=True, limit=limit
+        )
     platform = None
     target = _platform_target(plan, state)
     if target is not None:
         from dcinfra.engines import pulumi as pulumi_engine
 
         platform = pulumi_engine.preview(target, install_cli=install_pulumi)
-    return PreviewRecord(plan.stack, plan_changes, file_diffs, missing, check, applied is None, platform)
+    gone = removals(applied["plan"], plan) if applied else []
+    return PreviewRecord(
+        plan.stack,
+        plan_changes,
+        file_diffs,
+        missing,
+        check,
+        applied is None,
+        platform,
+        gone,
+        [o for o in provider.orphans() if o not in {r.host for r in gone}],
+    )
 
 
 def destroy(

@@ -57,6 +57,15 @@ InstallPulumiOpt = Annotated[
         help="Install the Pulumi CLI (PulumiCommand.install) if a platform stack needs it and it is missing.",
     ),
 ]
+LimitOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--limit",
+        metavar="HOSTS",
+        help="Configure only these hosts (names, groups or an Ansible pattern, comma-separated), like "
+        "ansible-playbook --limit; the plan is still computed whole.",
+    ),
+]
 ForceUnlockOpt = Annotated[
     bool,
     typer.Option("--force-unlock", help="Take over a lock left by a process that died (never a live one's)."),

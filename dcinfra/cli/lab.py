@@ -51,15 +51,20 @@ def status(
     with reporting_errors(as_json=as_json):
         stack_name, site = _lab(stack_file, config, state_dir)
         nodes = site.status()
+        orphans = site.orphans()
         if as_json:
             emit_json(
                 [
                     {"name": n.name, "state": n.state, "management": n.management, "detail": n.detail}
                     for n in nodes
                 ]
+                + [
+                    {"name": o, "state": "orphan", "management": None, "detail": "in no plan"}
+                    for o in orphans
+                ]
             )
             return
-        out().print(lab_status_table(stack_name, site.plan, nodes))
+        out().print(lab_status_table(stack_name, site.plan, nodes, orphans))
 
 
 @lab.command("exec")

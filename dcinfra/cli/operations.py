@@ -19,6 +19,7 @@ from dcinfra.cli.args import (
     ForceUnlockOpt,
     InstallPulumiOpt,
     JsonOpt,
+    LimitOpt,
     StackArg,
     StateOpt,
     YesOpt,
@@ -66,12 +67,23 @@ def up(
         bool, typer.Option("--skip-verify", help="Do not run the smoke benchmark after configuring.")
     ] = False,
     install_pulumi: InstallPulumiOpt = False,
+    allow_remove: Annotated[
+        bool,
+        typer.Option(
+            "--allow-remove",
+            help="Remove applied hosts the plan no longer has: their data moved away, their services "
+            "drained, then deprovisioned. Without it up refuses and touches nothing.",
+        ),
+    ] = False,
+    limit: LimitOpt = None,
 ) -> None:
     """Provision the hosts (lab: create the namespaced nodes), render and configure them with Ansible.
 
     A second `up` changes nothing (changed=0 on every host).
     Then the smoke benchmark verifies it (skip with --skip-verify).
-    Exit 0 when every host converged and verified, 3 when verification missed a threshold, 1 on error.
+    Hosts the stack no longer has are removed only with --allow-remove (`preview` shows what they hold).
+    Exit 0 when every host converged and verified, 3 when verification missed a threshold, 1 on error
+    (a refused removal included: nothing touched).
     """
     from dcinfra.engines.ansible import NullProgress, RichProgress, format_summary
     from dcinfra.pipeline import ConfigureFailed
@@ -79,7 +91,8 @@ def up(
 
     with reporting_errors(as_json=as_json):
         stack = load(stack_file, config)
-        _confirm(f"Provision and configure stack {stack.name!r}?", yes)
+        removing = " (and remove the applied hosts it no longer has)" if allow_remove else ""
+        _confirm(f"Provision and configure stack {stack.name!r}{removing}?", yes)
         state = state_for(stack.name, state_dir)
         try:
             record = run_up(
@@ -90,6 +103,8 @@ def up(
                 force_unlock=force_unlock,
                 run_verify=not skip_verify,
                 install_pulumi=install_pulumi,
+                allow_remove=allow_remove,
+                limit=limit,
             )
         except ConfigureFailed as exc:
             # The per-host result is the document (or the table); the error follows on stderr.
@@ -118,9 +133,10 @@ def preview(
     as_json: JsonOpt = False,
     state_dir: StateOpt = None,
     install_pulumi: InstallPulumiOpt = False,
+    limit: LimitOpt = None,
 ) -> None:
-    """Show what `up` would change: plan differences, rendered-file diffs, and Ansible check mode
-    with diffs per host. Nothing is changed on hosts."""
+    """Show what `up` would change: plan differences per object, hosts it would remove (and what they
+    hold), rendered-file diffs, and Ansible check mode with diffs per host. Nothing is changed on hosts."""
     from dcinfra.engines.ansible import NullProgress, RichProgress
     from dcinfra.pipeline import preview as run_preview
 
@@ -131,6 +147,7 @@ def preview(
             state_for(stack.name, state_dir),
             progress=NullProgress() if as_json else RichProgress(),
             install_pulumi=install_pulumi,
+            limit=limit,
         )
         if as_json:
             emit_json(record.to_dict())

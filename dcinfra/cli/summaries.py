@@ -18,6 +18,8 @@ from dcinfra.cli.views import kv_grid, new_table, plural, section_title
 
 if TYPE_CHECKING:
     from dcinfra.pipeline import DestroyRecord, PreviewRecord, UpRecord
+    from dcinfra.plan.diff import ObjectChange
+    from dcinfra.plan.removals import Removal
     from dcinfra.plan.types import Plan
     from dcinfra.sites import HostStatus
     from dcinfra.verify.report import VerifyReport
@@ -147,9 +149,23 @@ def up_summary(record: UpRecord) -> RenderableType:
     parts = [format_summary(record.configure)]
     if record.verify:
         parts += _verify_tables(record.verify.report)
+    for r in record.removed:
+        parts.append(Text(f"- removed {r.host}: {'; '.join(r.holds) or 'nothing stateful'}", style="red"))
+    if record.orphans:
+        parts.append(
+            Text(
+                f"! lab nodes of this stack in no plan (left alone; `dcinfra destroy` removes them): "
+                f"{', '.join(record.orphans)}",
+                style="yellow",
+            )
+        )
     changed = record.configure.changed_total
-    made = f"created {len(record.hosts.created)}, repaired {len(record.hosts.repaired)} hosts; "
-    parts.append(Text(f"✓ stack {record.stack!r} is up: {made}{changed} task(s) changed", style="green"))
+    made = f"created {len(record.hosts.created)}, repaired {len(record.hosts.repaired)}"
+    made += f", removed {len(record.removed)} hosts; " if record.removed else " hosts; "
+    scope = f" (limited to {record.limit})" if record.limit else ""
+    parts.append(
+        Text(f"✓ stack {record.stack!r} is up{scope}: {made}{changed} task(s) changed", style="green")
+    )
     return Group(*parts)
 
 
@@ -160,8 +176,44 @@ def verify_summary(record: VerifyRecord) -> RenderableType:
     return Group(*parts)
 
 
+_DIFF_STYLE = {"+": "green", "~": "yellow", "-": "red"}
+
+
+def _plan_diff_lines(changes: Sequence[ObjectChange]) -> list[Text]:
+    """The object diff, Terraform-like: ``+`` green, ``~`` yellow, ``-`` red; the summary line bold."""
+    from dcinfra.plan.diff import format_changes
+
+    out = []
+    for line in format_changes(changes):
+        body = line.lstrip(" ")
+        indent = len(line) - len(body)
+        style = _DIFF_STYLE.get(body[:1], "") if body[1:2] == " " else ""
+        if indent == 0 and style:
+            out.append(Text("  " + line, style=f"bold {style}"))
+        elif indent == 0:
+            out.append(Text("  " + line, style="bold"))
+        else:
+            out.append(Text("  " + line, style=style))
+    return out
+
+
+def _removals_text(removals: Sequence[Removal]) -> Text:
+    """Each host the plan drops, what it holds, what blocks removing it; and that up needs the flag."""
+    text = Text()
+    text.append(f"hosts the plan removes ({len(removals)}):", style="bold red")
+    for r in removals:
+        text.append(f"\n  - host {r.host}", style="red")
+        for what in r.holds or ["nothing stateful"]:
+            text.append(f"\n      holds {what}")
+        for why in r.blockers:
+            text.append(f"\n      blocked: {why}", style="bold red")
+    text.append("\n  up refuses without --allow-remove", style="yellow")
+    return text
+
+
 def preview_summary(record: PreviewRecord) -> RenderableType:
-    """What ``up`` would change: hosts, plan, files, Ansible check mode, platform; then the verdict."""
+    """What ``up`` would change: hosts, the plan per object, removals and orphans, files, Ansible check
+    mode, platform; then the verdict."""
     from dcinfra.engines.ansible import format_summary
 
     parts: list[RenderableType] = []
@@ -174,8 +226,15 @@ def preview_summary(record: PreviewRecord) -> RenderableType:
             Text(f"hosts up would create or repair: {', '.join(record.hosts_missing)}", style="yellow")
         )
     if record.plan_changes:
-        parts.append(Text(f"plan changes ({len(record.plan_changes)}):", style="bold"))
-        parts.extend(Text("  " + c) for c in record.plan_changes)
+        parts.append(Text("plan changes:", style="bold"))
+        parts.extend(_plan_diff_lines(record.plan_changes))
+    if record.removals:
+        parts.append(_removals_text(record.removals))
+    if record.orphans:
+        text = Text("lab nodes of this stack that are in no plan: ", style="yellow")
+        text.append(", ".join(record.orphans), style="bold yellow")
+        text.append(" (`dcinfra destroy` removes them)", style="yellow")
+        parts.append(text)
     for f in record.files:
         parts.append(Text(f"{f.status}: {f.path}", style="bold"))
         parts.append(Text(f.diff))
@@ -205,12 +264,19 @@ def destroy_summary(record: DestroyRecord) -> RenderableType:
     return text
 
 
-def lab_status_table(stack: str, plan: Plan, nodes: Sequence[HostStatus]) -> RenderableType:
-    """The lab's nodes: state, management address, the other addresses from the plan."""
+def lab_status_table(
+    stack: str, plan: Plan, nodes: Sequence[HostStatus], orphans: Sequence[str] = ()
+) -> RenderableType:
+    """The lab's nodes: state, management address, the other addresses from the plan; then the nodes
+    of this stack that exist but are in no plan (orphans)."""
     table = Table("node", "state", "management", "addresses", "detail", title=f"lab {stack!r}")
     for n in nodes:
         h = plan.host(n.name)
         addrs = ", ".join(f"{k} {v}" for k, v in h.addresses.items() if k != "management")
         style = "green" if n.state == "running" else "yellow"
         table.add_row(n.name, Text(n.state, style=style), n.management, addrs, n.detail)
+    for name in orphans:
+        table.add_row(
+            name, Text("orphan", style="red"), "", "", "exists but in no plan (`dcinfra destroy` removes it)"
+        )
     return table

@@ -87,3 +87,13 @@ class BareMetal:
         """Bare-metal hosts are not removed; configuration is undone by the destroy playbook."""
         progress.step("bare-metal hosts stay; nothing to remove at the site level")
         return TeardownRecord(kept=tuple(f"{h.name} (existing host)" for h in self.plan.hosts))
+
+    def orphans(self) -> list[str]:
+        """Bare-metal hosts are never made by dcinfra: none is an orphan of it."""
+        return []
+
+    def remove(self, hosts: list[str], progress: Progress) -> TeardownRecord:
+        """Bare-metal hosts stay (drained and with their storage daemons removed by scale-in); the
+        operator powers them off or reuses them."""
+        progress.step("bare-metal hosts stay; scale-in removed their daemons")
+        return TeardownRecord(kept=tuple(f"{h} (existing host, no longer in the plan)" for h in hosts))

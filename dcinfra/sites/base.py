@@ -65,6 +65,12 @@ class SiteProvider(Protocol):
     def teardown(self, progress: Progress) -> TeardownRecord:
         """Remove what provision created (a bare-metal site removes nothing)."""
 
+    def orphans(self) -> list[str]:
+        """Hosts this site made for the stack that no plan host accounts for (empty: none)."""
+
+    def remove(self, hosts: list[str], progress: Progress) -> TeardownRecord:
+        """Deprovision ``hosts``, which the plan no longer has and scale-in has drained."""
+
     def site_problems(self) -> list[Problem]:
         """Problems only this machine can show (validate reports them with the stack's): e.g. lab
         networks that shadow this machine's routes. Reads only; empty when there are none. A provider

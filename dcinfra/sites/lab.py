@@ -532,27 +532,50 @@ class Lab:
             check=False,
         )
 
+    # -- orphans and removal ----------------------------------------------------------------------
+    def orphans(self) -> list[str]:
+        """Nodes of this stack that exist on this machine (a runtime dir in the stack's state) but are
+        in no host of the plan: left by an older scale-in, or the plan lost them without --allow-remove."""
+        planned = {h.name for h in self.plan.hosts}
+        if not self.state.lab.exists():
+            return []
+        return sorted(d.name for d in self.state.lab.iterdir() if d.is_dir() and d.name not in planned)
+
+    def _remove_node(self, host: str) -> list[str]:
+        """Kill the node's processes, delete its namespace (its veths go with it) and its runtime dir."""
+        removed = [f"{host}: {k}" for k in self._kill_node_processes(host)]
+        ns = self.netns(host)
+        if Path(f"/run/netns/{ns}").exists():
+            _run("ip", "netns", "del", ns)
+            removed.append(f"netns {ns}")
+        d = self.node_dir(host)
+        if d.exists():
+            _umount_below(d)
+            shutil.rmtree(d)
+            removed.append(f"dir {d}")
+        return removed
+
+    def remove(self, hosts: list[str], progress: Progress) -> TeardownRecord:
+        """Deprovision ``hosts`` (nodes no longer in the plan, already drained by scale-in)."""
+        removed: list[str] = []
+        for host in hosts:
+            progress.step(f"removing lab node {host}")
+            removed += self._remove_node(host)
+        return TeardownRecord(tuple(removed))
+
     # -- teardown ---------------------------------------------------------------------------------
     def teardown(self, progress: Progress) -> TeardownRecord:
         """Remove every node process, namespace, veth, bridge and upper dir of this stack."""
         removed: list[str] = []
         for index, h in enumerate(self.plan.hosts, start=1):
             progress.step(f"removing {h.name}")
-            removed += [f"{h.name}: {k}" for k in self._kill_node_processes(h.name)]
-            ns = self.netns(h.name)
-            if Path(f"/run/netns/{ns}").exists():
-                _run("ip", "netns", "del", ns)
-                removed.append(f"netns {ns}")
+            links = self.links(h, index)
+            removed += self._remove_node(h.name)
             existing = _links_of_host()
-            for link in self.links(h, index):
+            for link in links:
                 if link.host_if in existing:
                     _run("ip", "link", "del", link.host_if, check=False)
                     removed.append(f"veth {link.host_if}")
-            d = self.node_dir(h.name)
-            if d.exists():
-                _umount_below(d)
-                shutil.rmtree(d)
-                removed.append(f"dir {d}")
         existing = _links_of_host()
         for name in self.networks:
             br = self.bridge(name)

@@ -381,6 +381,108 @@ def test_no_key_in_runs_build_or_output(env: Env) -> None:
         assert not any(k in text for k in keys)
 
 
+def _write_canaries(env: Env) -> dict[str, str]:
+    """An object in the rbd pool and a file on the CephFS, each with its checksum."""
+    env.sh(
+        "node-001",
+        "head -c 3000000 /dev/urandom > /root/canary.bin && rados -p rbd put scale-canary /root/canary.bin "
+        "&& cp /root/canary.bin /mnt/datasets/scale-canary.bin && sync",
+    )
+    return {"sha": env.sh("node-001", "sha256sum < /root/canary.bin").split()[0]}
+
+
+def _read_canaries(env: Env, node: str) -> str:
+    # node-004 is in the 4-node plan only: a Lab of that plan reaches it
+    lab = Lab(compile_plan(load_stack(env.stack_file, Config({"nodes": "4"}))), env.state)
+    res = lab.exec(
+        node,
+        [
+            "/bin/sh",
+            "-c",
+            "rados --id compute -p rbd get scale-canary /tmp/canary.out && sha256sum < /tmp/canary.out && "
+            "sha256sum < /mnt/datasets/scale-canary.bin",
+        ],
+        timeout=120,
+    )
+    assert res.returncode == 0, res.stderr
+    out = res.stdout
+    shas = {line.split()[0] for line in out.splitlines()}
+    assert len(shas) == 1, out
+    return shas.pop()
+
+
+SCALE: dict[str, Any] = {}
+
+
+def test_scale_out_adds_a_node_with_its_osd_and_the_cephfs(env: Env) -> None:
+    SCALE.update(_write_canaries(env))
+    res = env.up("scale_out_3_to_4", "-c", "nodes=4")
+    assert res["created"] == ["node-004"], res
+    dump = env.ceph("osd", "dump")["osds"]
+    assert sorted(o["osd"] for o in dump) == [0, 1, 2, 3] and all(o["up"] and o["in"] for o in dump), dump
+    lab4 = Lab(compile_plan(load_stack(env.stack_file, Config({"nodes": "4"}))), env.state)
+    mounted = lab4.exec("node-004", ["findmnt", "-n", "-o", "TARGET", "/mnt/datasets"], timeout=30)
+    assert mounted.stdout.strip() == "/mnt/datasets", mounted
+    assert _read_canaries(env, "node-004") == SCALE["sha"]
+
+
+def test_scale_in_without_the_flag_is_refused_with_nothing_touched(env: Env) -> None:
+    preview = env.run("preview", "--json")
+    assert preview.returncode == 0, preview.stdout[-2000:] + preview.stderr[-2000:]
+    removals = json.loads(preview.stdout)["removals"]
+    assert [(r["host"], r["osds"], r["slurm_node"]) for r in removals] == [("node-004", [3], True)], removals
+    assert json.loads(preview.stdout)["orphans"] == []
+    runs_before = len(list(env.state.runs.iterdir()))
+    res = env.run("up", "--yes", "--skip-verify")
+    assert res.returncode == 1, res.stdout[-2000:] + res.stderr[-2000:]
+    # The message names the host, what it holds, the flag; and nothing ran.
+    assert "node-004" in res.stderr and "osd.3" in res.stderr and "--allow-remove" in res.stderr, res.stderr
+    assert "nothing was touched" in res.stderr
+    assert len(list(env.state.runs.iterdir())) == runs_before
+    assert Path(f"/run/netns/{env.lab.netns('node-004')}").exists()
+    dump = {o["osd"]: o for o in env.ceph("osd", "dump")["osds"]}
+    assert dump[3]["up"] and dump[3]["in"], dump[3]
+    assert _read_canaries(env, "node-002") == SCALE["sha"]
+
+
+def test_scale_in_with_the_flag_moves_the_data_then_removes_the_node(env: Env) -> None:
+    res = env.up("scale_in_4_to_3", "--allow-remove")
+    assert [r["host"] for r in res["removed"]] == ["node-004"] and res["orphans"] == [], res
+    dump = env.ceph("osd", "dump")["osds"]
+    assert sorted(o["osd"] for o in dump) == [0, 1, 2] and all(o["up"] and o["in"] for o in dump), dump
+    status = env.ceph("status")
+    checks = status["health"]["checks"]
+    assert status["health"]["status"] == "HEALTH_OK" or set(checks) <= ACCEPTED, checks
+    pgs = status["pgmap"]
+    assert {s["state_name"] for s in pgs["pgs_by_state"]} == {"active+clean"}, pgs
+    assert "node-004" not in json.dumps(env.ceph("osd", "tree"))
+    assert not [e for e in env.ceph("auth", "ls")["auth_dump"] if e["entity"].endswith("node-004")]
+    assert _read_canaries(env, "node-002") == SCALE["sha"]
+    # The node is gone from the machine and from Slurm; nothing is left of it.
+    assert not Path(f"/run/netns/{env.lab.netns('node-004')}").exists()
+    assert env.lab.orphans() == []
+    assert "node-004" not in env.sh("node-001", "sinfo --noheader --Node --format=%N")
+    assert [x for x in leftovers(env.plan, env.lab) if "node-004" in x] == []
+    # The next up and preview see a converged 3-node cluster.
+    assert env.run("preview", "--expect-no-changes").returncode == 0
+
+
+def test_limit_converges_only_the_named_hosts(env: Env) -> None:
+    env.sh("node-002", "echo '# hand edit' >> /etc/ceph/ceph.conf")
+    env.sh("node-003", "echo '# hand edit' >> /etc/ceph/ceph.conf")
+    preview = env.run("preview", "--json", "--limit", "node-002")
+    assert preview.returncode == 0, preview.stdout[-2000:] + preview.stderr[-2000:]
+    assert {c["host"] for c in json.loads(preview.stdout)["check"]["changes"]} == {"node-002"}
+    res = env.up("limited_to_one_host", "--limit", "node-002")
+    assert sorted(res["configure"]["hosts"]) == ["node-002"] and res["limit"] == "node-002", res["configure"]
+    assert "hand edit" not in env.sh("node-002", "cat /etc/ceph/ceph.conf")
+    assert "hand edit" in env.sh("node-003", "cat /etc/ceph/ceph.conf")  # not converged: not in the limit
+    bad = env.run("up", "--yes", "--skip-verify", "--limit", "node-009")
+    assert bad.returncode == 1 and "'node-009'" in bad.stderr and "node-001" in bad.stderr, bad.stderr
+    env.up("converge_the_rest")
+    assert "hand edit" not in env.sh("node-003", "cat /etc/ceph/ceph.conf")
+
+
 def test_destroy_without_destroy_data_refuses_and_keeps_the_cluster(env: Env) -> None:
     res = env.run("destroy", "--yes")
     assert res.returncode == 1 and "--destroy-data" in res.stderr and "ceph" in res.stderr

@@ -114,6 +114,8 @@ def printed_by(flag: str) -> set[str]:
         "--out": {"render"},
         "--gitops": {"render"},
         "--helm-as": {"render"},
+        "--allow-remove": {"up"},  # the refused scale-in
+        "--limit": {"up", "preview"},
     }.get(flag, set())
 
 
@@ -126,6 +128,8 @@ KNOWN_FLAGS = [
     "--out",
     "--gitops",
     "--helm-as",
+    "--allow-remove",
+    "--limit",
 ]
 
 

@@ -1,4 +1,5 @@
-"""The pure parts of the pipeline: plan diffs, rendered-file diffs, when the platform stage joins."""
+"""The pure parts of the pipeline: the plan diff preview uses, rendered-file diffs, when the platform
+stage joins."""
 
 from __future__ import annotations
 
@@ -6,8 +7,9 @@ from pathlib import Path
 
 from dcinfra.config import Config
 from dcinfra.loader import load_stack
-from dcinfra.pipeline import _platform_target, diff_files, diff_plans
+from dcinfra.pipeline import _platform_target, diff_files
 from dcinfra.plan import compile_plan
+from dcinfra.plan.diff import diff_objects
 from dcinfra.plan.types import to_jsonable
 from dcinfra.render import render, write_tree
 from dcinfra.state import StateDir
@@ -15,13 +17,15 @@ from dcinfra.state import StateDir
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_diff_plans_keys_hosts_by_name() -> None:
+def test_preview_diffs_the_plan_per_object() -> None:
     small = to_jsonable(compile_plan(load_stack(ROOT / "stacks" / "lab.py", Config({"nodes": "3"}))))
     big = to_jsonable(compile_plan(load_stack(ROOT / "stacks" / "lab.py", Config({"nodes": "4"}))))
-    changes = diff_plans(small, big)
-    assert any(c.startswith("+ hosts[node-004].addresses.management = ") for c in changes)
-    assert not any("hosts[node-001].addresses" in c for c in changes)  # unchanged hosts stay quiet
-    assert diff_plans(small, small) == []
+    changes = {(c.kind, c.name): c for c in diff_objects(small, big)}
+    host = changes[("host", "node-004")]
+    assert host.action == "create"
+    assert any(f.path == "addresses.management" for f in host.fields)
+    assert ("host", "node-001") not in changes  # unchanged hosts stay quiet
+    assert diff_objects(small, small) == []
 
 
 def test_diff_files_against_the_last_render(tmp_path: Path) -> None:

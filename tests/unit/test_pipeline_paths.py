@@ -68,6 +68,12 @@ class FakeSite:
     def ssh_identity(self) -> str:
         return "/nonexistent/ssh_ed25519"
 
+    def orphans(self) -> list[str]:
+        return []
+
+    def remove(self, hosts: list[str], progress: Progress) -> TeardownRecord:
+        pytest.fail("these paths never remove hosts")
+
 
 @dataclass
 class FakeAnsible:

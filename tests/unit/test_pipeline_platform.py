@@ -75,6 +75,12 @@ class FakeProvider:
     def ssh_identity(self) -> str:
         return ""
 
+    def orphans(self) -> list[str]:
+        return []
+
+    def remove(self, hosts: list[str], progress: Progress) -> TeardownRecord:
+        raise AssertionError("these paths remove no host")
+
 
 def ok_run(playbook: str, hosts: list[str], *, check: bool) -> RunRecord:
     return RunRecord(
@@ -96,7 +102,14 @@ def site(monkeypatch: pytest.MonkeyPatch) -> Site:
     site = Site()
 
     def configure(
-        plan: Plan, state: StateDir, hosts: HostsRecord, build: Path, progress: Any, *, check: bool
+        plan: Plan,
+        state: StateDir,
+        hosts: HostsRecord,
+        build: Path,
+        progress: Any,
+        *,
+        check: bool,
+        limit: str | None = None,
     ) -> RunRecord:
         site.events.append("check" if check else "configure")
         assert (build / "inventory" / "hosts.yml").is_file()  # rendered before Ansible runs
