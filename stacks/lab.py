@@ -6,6 +6,19 @@ every node a compute node), and a default-deny firewall that allows only the flo
 
     dcinfra validate stacks/lab.py
     dcinfra plan stacks/lab.py
+
+Options (``-c KEY=VALUE``):
+
+- ``nodes`` (default 3): the full nodes above. Ceph keeps 3 replicas on 3 monitors: 3 or more.
+- ``light_nodes`` (default 0): lightweight nodes ``light-001`` ... added beside them, for measuring
+  how cost grows with the cluster (``benchmarks/scale.py``). A light node is a compute node with no
+  storage role: it gets the host basics, sshd hardening, the firewall and the compute preparation
+  (the bench environment), but no Ceph daemon, no CephFS mount and no slurmd, so an idle one is its
+  sshd alone and 16 nodes fit on 2 cores. The Slurm partition then names the ``node`` pool only.
+- ``storage`` (default true): ``storage=0`` leaves Ceph out entirely (no monitors, OSDs or CephFS),
+  for a cheaper lab when storage is not what is being measured. Slurm stays.
+
+    dcinfra up stacks/lab.py -c light_nodes=13 --skip-verify   # 16 hosts: 3 full + 13 light
 """
 
 from dcinfra import (
@@ -24,6 +37,7 @@ from dcinfra import (
     Security,
     Slurm,
     SlurmAccounting,
+    SlurmPartition,
     Stack,
     Storage,
     VerifySettings,
@@ -32,6 +46,8 @@ from dcinfra import (
 )
 
 nodes = config.get_int("nodes", 3)
+light_nodes = config.get_int("light_nodes", 0)
+with_storage = config.get_bool("storage", True)
 
 stack = Stack(
     name="lab",
@@ -44,7 +60,20 @@ stack = Stack(
                 count=nodes,
                 hardware=Hardware(profile="lab-cpu"),
                 roles=["compute", "storage"],
-            )
+            ),
+            # Light nodes (``-c light_nodes=N``): compute only, without storage or Slurm (see above).
+            *(
+                [
+                    NodePool(
+                        name="light",
+                        count=light_nodes,
+                        hardware=Hardware(profile="lab-cpu"),
+                        roles=["compute"],
+                    )
+                ]
+                if light_nodes
+                else []
+            ),
         ]
     ),
     fabric=Fabric(
@@ -60,7 +89,11 @@ stack = Stack(
             failure_domain="host",
             public_network="management",
             cephfs=CephFs(name="datasets", mount_path="/mnt/datasets"),
+            # CephFS is mounted on the full nodes only: a light node holds no Ceph client.
+            clients=Placement(pools=["node"]) if light_nodes else None,
         )
+        if with_storage
+        else None
     ),
     security=Security(default="deny", zones=[Zone(name="nodes", pools=["node"])]),
     # Slurm: the controller, slurmdbd and MariaDB on the first node, every node a compute node. The lab
@@ -70,6 +103,8 @@ stack = Stack(
         controller=Placement(hosts=["node-001"]),
         accounting=SlurmAccounting(database=Placement(hosts=["node-001"])),
         standin_gpus=2,
+        # With light nodes, one partition of the full nodes: a light node runs no slurmd.
+        partitions=[SlurmPartition(name="node", pools=["node"], default=True)] if light_nodes else [],
     ),
     # The gate, derived. The lab shapes its compute veths to the declared 10 Gb/s (expected: iperf3
     # 1.125 GB/s, all-reduce busbw 1.12 GB/s), but its 3 nodes and their Ceph daemons share this

@@ -140,7 +140,7 @@ def test_config_typo_is_an_error(runner: CliRunner) -> None:
     result = invoke(runner, "plan", LAB, "--config", "node=5")
     assert result.exit_code == 1
     assert "--config node" in result.stderr
-    assert "it reads: nodes" in result.stderr
+    assert "it reads: light_nodes, nodes, storage" in result.stderr
 
 
 def test_config_malformed(runner: CliRunner) -> None:

@@ -126,7 +126,7 @@ def test_config_typo_is_rejected(repo_root: Path) -> None:
         load_stack(repo_root / "stacks" / "lab.py", Config({"node": "5"}))
     message = str(info.value)
     assert "--config node" in message
-    assert "it reads: nodes" in message
+    assert "it reads: light_nodes, nodes, storage" in message
     assert "spelling" in message
 
 
