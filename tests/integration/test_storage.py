@@ -385,7 +385,9 @@ def _write_canaries(env: Env) -> dict[str, str]:
     """An object in the rbd pool and a file on the CephFS, each with its checksum."""
     env.sh(
         "node-001",
-        "head -c 3000000 /dev/urandom > /root/canary.bin && rados -p rbd put scale-canary /root/canary.bin "
+        # never into the bare directory of an unmounted CephFS
+        "mountpoint -q /mnt/datasets && head -c 3000000 /dev/urandom > /root/canary.bin "
+        "&& rados -p rbd put scale-canary /root/canary.bin "
         "&& cp /root/canary.bin /mnt/datasets/scale-canary.bin && sync",
     )
     return {"sha": env.sh("node-001", "sha256sum < /root/canary.bin").split()[0]}
