@@ -122,9 +122,7 @@ stack = Stack(
         ssh=SshPolicy(management_cidr="10.0.0.0/24"),
     ),
     platform=Platform(
-        kubernetes=Kubernetes(
-            version="1.31", control_plane=Placement(pools=["svc"]), namespaces=["training", "inference"]
-        )
+        kubernetes=Kubernetes(control_plane=Placement(pools=["svc"]), namespaces=["training", "inference"])
     ),
     scheduler=Slurm(
         controller=Placement(hosts=["svc-001", "svc-002"]),

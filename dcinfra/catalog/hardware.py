@@ -323,6 +323,20 @@ NODE_PROFILES: dict[str, NodeProfile] = {
             10.2,
             "https://www.nvidia.com/en-us/data-center/hgx/",
         ),
+        # HGX H200 8-GPU servers (OEM builds on the HGX H200 baseboard, the H100 board's successor with the
+        # same NVLink/NVSwitch and a ConnectX-7 per GPU): CPU, memory and power as the HGX H100 entry.
+        NodeProfile(
+            "hgx-h200",
+            "HGX H200 8-GPU server",
+            "h200-sxm",
+            8,
+            "connectx-7-ndr",
+            8,
+            96,
+            2048,
+            10.2,
+            "https://www.nvidia.com/en-us/data-center/hgx/",
+        ),
         # https://www.nvidia.com/en-us/data-center/dgx-h200/ (8x H200, same chassis as DGX H100, ~10.2 kW)
         NodeProfile(
             "dgx-h200",

@@ -47,7 +47,8 @@ def stack_summary(stack: Stack) -> str:
     parts.append(f"storage: {', '.join(storage) if storage else 'none'}")
     parts.append(f"security: default {stack.security.default}")
     if stack.platform is not None and stack.platform.kubernetes is not None:
-        parts.append(f"platform: kubernetes {stack.platform.kubernetes.version}")
+        k8s = stack.platform.kubernetes
+        parts.append(f"platform: kubernetes {k8s.version or stack.versions.kubernetes}")
     return ", ".join(parts)
 
 
@@ -414,6 +415,14 @@ def _verify_section(plan: Plan) -> list[RenderableType]:
     v = plan.verify
     if v is None:
         return []
+    if not v.enabled:
+        return [
+            section_title("Verify (after up)"),
+            Text(
+                "disabled (VerifySettings(enabled=False)): up does not verify; `dcinfra verify` runs the "
+                "smoke benchmark when asked"
+            ),
+        ]
     rows = [
         (
             "backend",

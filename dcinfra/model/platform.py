@@ -52,15 +52,17 @@ class Kubernetes(Spec):
 
     Example::
 
-        Kubernetes(version="1.31", control_plane=Placement(pools=["svc"], count=3),
+        Kubernetes(control_plane=Placement(pools=["svc"], count=3),
                    namespaces=["training", "inference"],
                    kubeconfig="~/.kube/h100.yaml", context="h100-admin",
                    tenants=[GpuQuota(name="research", namespaces=["training"], gpus=192),
                             GpuQuota(name="serving", namespaces=["inference"], gpus=64)])
     """
 
-    version: MinorVersion = "1.31"
-    """Kubernetes minor version."""
+    version: MinorVersion | None = None
+    """Kubernetes minor version; None (the default): ``Versions.kubernetes``, the stack's versions lock,
+    where every pinned version lives. Given here, it is used, and must equal ``Versions.kubernetes``
+    when that is given too."""
     control_plane: Placement | None = None
     """Control-plane hosts (when dcinfra's hosts run it); None: an existing cluster."""
     namespaces: tuple[DnsLabel, ...] = ("training",)
@@ -110,7 +112,7 @@ class Platform(Spec):
 
     Example::
 
-        Platform(kubernetes=Kubernetes(version="1.31"))
+        Platform(kubernetes=Kubernetes(namespaces=["training"]))
     """
 
     kubernetes: Kubernetes | None = None

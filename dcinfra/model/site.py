@@ -52,7 +52,8 @@ class BareMetalHost(Spec):
     """
 
     name: HostLabel
-    """Hostname; must match a host the stack plans (``<pool>-<nnn>`` unless the pool sets ``hostnames``)."""
+    """Hostname; must match a host the stack plans: ``<pool>-<nnn>``, or ``<prefix>-<nnn>`` when the
+    pool sets ``hostname_prefix``."""
     management_ip: IPv4Address
     """Address on the management network that dcinfra reaches over SSH."""
     bmc_ip: IPv4Address | None = None

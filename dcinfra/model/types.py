@@ -73,6 +73,14 @@ class Format:
         if matched and why is None:
             return None
         why = offence(value) or why
+        lower = value.lower()
+        if (
+            not why
+            and lower != value
+            and self._compiled.fullmatch(lower)
+            and (self.check is None or self.check(lower) is None)
+        ):
+            why = f"it is lower case: did you mean {lower!r}?"
         return f"{shown(value)} is not {self.what}" + (f": {why}" if why else "")
 
     def validate(self, value: str) -> str:

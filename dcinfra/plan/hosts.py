@@ -142,6 +142,20 @@ def resolve_hardware(pool: NodePool, path: str, problems: list[Problem]) -> Hw:
                 "hardware.nic",
             )
         )
+    spec = GPUS.get(gpu.lower()) if gpu else None
+    if gpu and spec is not None and gpu_count and power < gpu_count * spec.tdp_w / 1000:
+        gpus_kw = gpu_count * spec.tdp_w / 1000
+        problems.append(
+            Problem(
+                f"{path}.power_kw",
+                f"power_kw={power:g} is below what the node's GPUs alone draw: {gpu_count} x "
+                f"{spec.tdp_w} W ({gpu.lower()} TDP) = {gpus_kw:g} kW",
+                "power_kw is the node's maximum system power (GPUs, CPUs, NICs, fans), what a rack budget "
+                f"must hold: give at least {gpus_kw:g} kW plus the rest of the node, or leave it to the "
+                "catalog profile",
+                "hardware.power",
+            )
+        )
     cooling = "liquid" if (h.cooling == "liquid") else "air"
     sockets = h.sockets or (base.sockets if base else 1)
     threads = h.threads_per_core or (base.threads_per_core if base else 1)
@@ -231,6 +245,20 @@ def _rack_fits(rack: Rack, power: dict[str, float], count: dict[str, int], hw: H
     return not (hw.cooling == "liquid" and rack.cooling != "liquid")
 
 
+def _why_full(rack: Rack, power: dict[str, float], count: dict[str, int], hw: Hw) -> str:
+    """The constraint that keeps one more such node out of ``rack``, with its numbers."""
+    if hw.cooling == "liquid" and rack.cooling != "liquid":
+        return f"rack {rack.name!r} is {rack.cooling}-cooled, the nodes need liquid cooling"
+    if rack.max_nodes is not None and count[rack.name] >= rack.max_nodes:
+        return f"rack {rack.name!r} holds its max_nodes={rack.max_nodes}"
+    budget = rack.power_budget_kw or 0.0
+    n = count[rack.name]
+    return (
+        f"rack {rack.name!r}: {power[rack.name]:.1f} kW placed ({n} nodes) + {hw.power_kw:g} kW "
+        f"= {power[rack.name] + hw.power_kw:.1f} kW > {budget:g} kW budget"
+    )
+
+
 def place(stack: Stack, drafts: list[Draft], problems: list[Problem]) -> list[Rack]:
     """Put every host in a rack: a pool's ``racks`` in order (``nodes_per_rack`` each, or as the budget
     allows), else the first rack with budget, space and the right cooling."""
@@ -251,6 +279,7 @@ def place(stack: Stack, drafts: list[Draft], problems: list[Problem]) -> list[Ra
     power = dict.fromkeys(by_name, 0.0)
     count = dict.fromkeys(by_name, 0)
     unplaced: dict[int, int] = {}
+    why: dict[int, list[str]] = {}  # pool index -> why its first unplaced node fits nowhere
     for pi, pool in enumerate(stack.compute.pools):
         for ri, rname in enumerate(pool.racks):
             if rname not in by_name:
@@ -284,12 +313,18 @@ def place(stack: Stack, drafts: list[Draft], problems: list[Problem]) -> list[Ra
                 target = next((r for r in chosen if _rack_fits(by_name[r], power, count, d.hw)), None)
                 if target is None:
                     unplaced[d.pool_index] = unplaced.get(d.pool_index, 0) + 1
+                    if d.pool_index not in why:
+                        why[d.pool_index] = [
+                            _why_full(by_name[r], power, count, d.hw) for r in dict.fromkeys(chosen)
+                        ]
                     target = chosen[-1]
                 d.rack = target
         else:
             fit = next((r.name for r in racks if _rack_fits(r, power, count, d.hw)), None)
             if fit is None:
                 unplaced[d.pool_index] = unplaced.get(d.pool_index, 0) + 1
+                if d.pool_index not in why:
+                    why[d.pool_index] = [_why_full(r, power, count, d.hw) for r in by_name.values()]
                 fit = racks[-1].name
             d.rack = fit
         if sum(unplaced.values()) == before:
@@ -311,11 +346,14 @@ def place(stack: Stack, drafts: list[Draft], problems: list[Problem]) -> list[Ra
                 )
             )
         else:
+            reasons = why.get(pi, [])
+            shown = "; ".join(reasons[:4]) + (
+                f"; and {len(reasons) - 4} more racks" if len(reasons) > 4 else ""
+            )
             problems.append(
                 Problem(
                     f"compute.pools[{pi}]",
-                    f"{n} of {pool.count} nodes of pool {pool.name!r} fit in "
-                    "no rack (power budget, max_nodes or cooling)",
+                    f"{n} of {pool.count} nodes of pool {pool.name!r} fit in no rack: {shown}",
                     "add racks, raise power_budget_kw or max_nodes, or use liquid racks for "
                     "liquid-cooled nodes",
                     "racks.capacity",
@@ -527,7 +565,9 @@ def _site_entries(stack: Stack, planned: set[str], problems: list[Problem]) -> N
             Problem(
                 f"site.hosts[{unplanned[0]}].name",
                 f"site host {h.name!r} matches no planned host" + (more if len(unplanned) > 1 else ""),
-                "name it after a pool host (<pool>-<nnn>) or remove it",
+                (f"did you mean {near[0]!r}? " if (near := closest(h.name, sorted(planned))) else "")
+                + f"the planned hosts are {_some(sorted(planned), 4)} (each pool's hostname_prefix, "
+                "else its name, then -<nnn>): rename it to one of them or remove it",
                 "site.hosts",
             )
         )

@@ -91,10 +91,13 @@ def assign_roles(stack: Stack, drafts: Sequence[Draft], problems: list[Problem])
     for d in ctl[:2]:
         d.roles.add(ROLE_CONTROLLER)
     known = {d.pool.name for d in drafts}
+    # A declared pool without hosts lost them to a problem reported already (duplicate hostnames):
+    # not an unknown pool as well.
+    declared = {p.name for p in stack.compute.pools}
     members: set[str] = set()
     for i, (_name, pools, _default, _t) in enumerate(partition_pools(stack)):
         for j, pool in enumerate(pools):
-            if pool not in known:
+            if pool not in known and pool not in declared:
                 problems.append(unknown_pool(f"scheduler.partitions[{i}].pools[{j}]", pool, known))
             members.add(pool)
     for d in drafts:

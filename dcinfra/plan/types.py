@@ -304,6 +304,7 @@ class VerifyPlan:
     gemm_peak_tflops: float  # per device (GPU bf16 or CPU fp32 estimate)
     min_busbw_fraction: float
     storage: StorageVerifyPlan | None = None  # Ceph health, rados bench, CephFS I/O; None without Ceph
+    enabled: bool = True  # False: up does not verify (`dcinfra verify` runs it when asked)
 
 
 @dataclass(frozen=True, slots=True)

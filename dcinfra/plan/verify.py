@@ -63,6 +63,7 @@ def plan_verify(
     if expected is not None:
         busbw = expected.inter_node_busbw_GBps if len(compute) > 1 else expected.intra_node_busbw_GBps
     return VerifyPlan(
+        enabled=v.enabled,
         backend="nccl" if gpu_nodes else "gloo",
         hosts=tuple(h.name for h in compute),
         master=first.name,

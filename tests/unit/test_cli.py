@@ -322,7 +322,7 @@ def test_plan_summary_lab(runner: CliRunner) -> None:
 
 def test_plan_summary_h100_su(runner: CliRunner) -> None:
     out = invoke(runner, "plan", H100_SU).stdout
-    for text in ("256 GPUs", "HDFS", "namenode", "stor-001", "replication", "inter-node busbw", "368.0 GB/s"):
+    for text in ("256 GPUs", "HDFS", "namenode", "stor-001", "replication", "inter-node busbw", "360.0 GB/s"):
         assert text in out, text
 
 
@@ -335,6 +335,19 @@ def test_plan_summary_stays_compact_for_thousands_of_hosts(runner: CliRunner) ->
     assert "dgx-1024" not in out
     assert "… 2,043 more" in out
     assert len(out.splitlines()) < 120
+
+
+def test_plan_summary_of_a_stack_without_verification_shows_no_thresholds(load: Any) -> None:
+    from dcinfra.plan import compile_plan
+
+    plan = compile_plan(load("lab"))
+    assert plan.verify is not None
+    off = dataclasses.replace(plan, verify=dataclasses.replace(plan.verify, enabled=False))
+    console = Console(width=200, record=True)
+    console.print(views.render_plan_summary(off))
+    text = console.export_text()
+    assert "disabled (VerifySettings(enabled=False))" in text
+    assert "thresholds" not in text and "busbw ≥" not in text
 
 
 def test_plan_summary_flags_racks_over_budget(load: Any) -> None:

@@ -516,3 +516,13 @@ def test_slurm_script_paths_that_are_not_normalized_are_refused_by_the_model(pat
         Slurm(controller=Placement(hosts=["node-001"]), prolog=path)
     [problem] = problems_from_pydantic(info.value)
     assert problem.path == "prolog" and repr(path) in problem.message and problem.hint
+
+
+def test_a_capitalised_catalog_name_is_refused_with_the_lower_case_suggestion() -> None:
+    from pydantic import ValidationError
+
+    from dcinfra import Hardware
+
+    with pytest.raises(ValidationError) as exc:
+        Hardware(gpu="H200-SXM")
+    assert "did you mean 'h200-sxm'?" in str(exc.value)

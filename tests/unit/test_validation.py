@@ -151,7 +151,7 @@ def base_stack() -> Stack:
             ssh=SshPolicy(management_cidr="10.0.0.0/24"),
             tenants=[Tenant(name="team-a", pools=["gpu-a"]), Tenant(name="team-b", pools=["gpu-b"])],
         ),
-        platform=Platform(kubernetes=Kubernetes(version="1.31", control_plane=Placement(pools=["svc"]))),
+        platform=Platform(kubernetes=Kubernetes(control_plane=Placement(pools=["svc"]))),
     )
     return resync_site(stack)
 
@@ -786,7 +786,7 @@ CASES = [
     Case(
         "versions.kubernetes",
         "base",
-        {"versions.kubernetes": "1.27", "platform.kubernetes.version": "1.27"},
+        {"versions.kubernetes": "1.27"},
         "versions.kubernetes",
         "versions.kubernetes",
         "'1.27'",
@@ -794,7 +794,8 @@ CASES = [
     Case(
         "platform.version",
         "base",
-        {"platform.kubernetes.version": "1.30"},
+        # the version in two places, disagreeing
+        {"platform.kubernetes.version": "1.30", "versions.kubernetes": "1.31"},
         "platform.version",
         "platform.kubernetes.version",
         "'1.30'",
@@ -1106,6 +1107,15 @@ PLANNER_CASES = [
         "nodes_per_rack=1",
     ),
     Case(
+        "racks.capacity.power",
+        "base",
+        # No nodes_per_rack: the message names the limiting constraint with its numbers.
+        {"racks[0].power_budget_kw": 15, "racks[1].power_budget_kw": 15},
+        "racks.capacity",
+        "compute.pools[0]",
+        "kW = ",
+    ),
+    Case(
         "racks.power",
         "base",
         # nodes_per_rack pins both nodes in r01 (without it the second one is unplaced: racks.capacity)
@@ -1227,6 +1237,15 @@ PLANNER_CASES = [
         "hardware.gpu",
         "compute.pools[0].hardware.gpu",
         "'h100-sxm'",
+    ),
+    Case(
+        "hardware.power",
+        "base",
+        # 8 x 700 W H100 SXM GPUs alone draw 5.6 kW
+        {"compute.pools[0].hardware.power_kw": 4.5},
+        "hardware.power",
+        "compute.pools[0].hardware.power_kw",
+        "8 x 700 W",
     ),
     Case(
         "hardware.nic",

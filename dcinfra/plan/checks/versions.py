@@ -72,18 +72,21 @@ def check_versions(ctx: Ctx) -> Iterator[Problem]:
         )
     k8s = stack.platform.kubernetes if stack.platform else None
     if k8s is not None:
-        if v.kubernetes not in KUBERNETES_SUPPORTED:
+        version = k8s.version if k8s.version is not None else v.kubernetes
+        where = "platform.kubernetes.version" if k8s.version is not None else "versions.kubernetes"
+        if version not in KUBERNETES_SUPPORTED:
             yield Problem(
-                "versions.kubernetes",
-                f"Kubernetes {v.kubernetes!r} is not supported",
-                f"{suggest(v.kubernetes, KUBERNETES_SUPPORTED)}supported: {', '.join(KUBERNETES_SUPPORTED)}",
+                where,
+                f"Kubernetes {version!r} is not supported",
+                f"{suggest(version, KUBERNETES_SUPPORTED)}supported: {', '.join(KUBERNETES_SUPPORTED)}",
                 "versions.kubernetes",
             )
-        if k8s.version != v.kubernetes:
+        if k8s.version is not None and "kubernetes" in v.model_fields_set and k8s.version != v.kubernetes:
             yield Problem(
                 "platform.kubernetes.version",
                 f"platform Kubernetes {k8s.version!r} differs from the versions lock {v.kubernetes!r}",
-                "set both to the same minor version",
+                "give the version in one place: drop Kubernetes(version=...) and keep "
+                "Versions(kubernetes=...)",
                 "platform.version",
             )
 

@@ -248,7 +248,7 @@ def _build(k8s: Kubernetes, plan: Plan, problems: list[Problem]) -> PlatformPlan
 
     return PlatformPlan(
         stack=plan.stack,
-        kubernetes_version=k8s.version,
+        kubernetes_version=k8s.version if k8s.version is not None else plan.versions["kubernetes"],
         kubeconfig=k8s.kubeconfig,
         context=k8s.context,
         namespaces=namespaces(k8s, gpu_op, net, ceph_csi, rook, queues, job, rdma),
