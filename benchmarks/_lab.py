@@ -23,14 +23,19 @@ class Quiet:
         del message
 
 
-def bench_lab(tmp: Path, name: str, third_octet: int) -> tuple[Stack, StateDir, Lab]:
-    """The lab stack as ``name`` on 172.31.<third_octet>(+1).0/24, with its state under ``tmp``."""
+def lab_stack_file(tmp: Path, name: str, third_octet: int) -> Path:
+    """stacks/lab.py written to ``tmp`` as ``name`` on 172.31.<third_octet>(+1).0/24."""
     text = (ROOT / "stacks" / "lab.py").read_text()
     text = text.replace('name="lab"', f'name="{name}"')
     text = text.replace("172.31.250.0/24", f"172.31.{third_octet}.0/24")
     text = text.replace("172.31.251.0/24", f"172.31.{third_octet + 1}.0/24")
     stack_file = tmp / f"{name}.py"
     stack_file.write_text(text)
-    stack = load_stack(stack_file, Config())
+    return stack_file
+
+
+def bench_lab(tmp: Path, name: str, third_octet: int) -> tuple[Stack, StateDir, Lab]:
+    """The lab stack as ``name`` on 172.31.<third_octet>(+1).0/24, with its state under ``tmp``."""
+    stack = load_stack(lab_stack_file(tmp, name, third_octet), Config())
     state = StateDir(tmp / "state" / name)
     return stack, state, Lab(compile_plan(stack), state)

@@ -42,6 +42,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _lab import Quiet, lab_stack_file
+
 ROOT = Path(__file__).resolve().parents[1]
 NAME = "scalelab"
 OCTET = 240  # 172.31.240.0/24 (management) and 172.31.241.0/24 (compute)
@@ -52,17 +56,6 @@ LINEAR_TOLERANCE = 1.0  # growth ratio / host ratio above this is worse than lin
 
 def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
-
-
-def stack_file(tmp: Path) -> Path:
-    """stacks/lab.py as 'scalelab' on its own addresses (as tests/integration/conftest.py lab_variant)."""
-    text = (ROOT / "stacks" / "lab.py").read_text()
-    text = text.replace('name="lab"', f'name="{NAME}"')
-    text = text.replace("172.31.250.0/24", f"172.31.{OCTET}.0/24")
-    text = text.replace("172.31.251.0/24", f"172.31.{OCTET + 1}.0/24")
-    path = tmp / f"{NAME}.py"
-    path.write_text(text)
-    return path
 
 
 def machine_busy_s() -> float:
@@ -202,7 +195,6 @@ def measure(stack: Path, state: Path, size: int, rounds: int, storage: bool) -> 
 
 def teardown(stack: Path, state: Path, config: list[str]) -> None:
     """Remove the lab through the site API when the CLI cannot (every namespace, veth, process, dir)."""
-    sys.path.insert(0, str(ROOT))
     from dcinfra.config import Config
     from dcinfra.loader import load_stack
     from dcinfra.plan import compile_plan
@@ -212,13 +204,6 @@ def teardown(stack: Path, state: Path, config: list[str]) -> None:
     values = dict(kv.split("=", 1) for kv in config[1::2])
     plan = compile_plan(load_stack(stack, Config(values)))
     Lab(plan, StateDir(state / NAME)).teardown(Quiet())
-
-
-class Quiet:
-    """Site progress that prints nothing."""
-
-    def step(self, message: str) -> None:
-        del message
 
 
 def growth(results: list[dict[str, Any]], key: str) -> list[dict[str, Any]]:
@@ -255,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     results: list[dict[str, Any]] = []
     error = ""
     tmp = Path(tempfile.mkdtemp(prefix="dcinfra-scale-"))
-    stack = stack_file(tmp)
+    stack = lab_stack_file(tmp, NAME, OCTET)
     state = tmp / "state"
     for size in sizes:
         try:

@@ -388,18 +388,12 @@ def _scale_in(
             "and scale-in runs from its inventory; nothing was touched"
         )
     steps.step(f"scale-in: moving data off and draining {', '.join(names)}")
-    key = provider.ssh_identity()
-    record = run_playbook(
-        playbook("scale_in.yml"),
-        inventory,
-        runs_dir=state.runs,
-        ssh_key=Path(key) if key else None,
-        ssh_user=plan.ssh_user,
-        extravars={
-            "dcinfra_build_dir": str(state.build),
-            "dcinfra_allow_remove": True,
-            "dcinfra_remove_hosts": names,
-        },
+    record = _run_on_build(
+        "scale_in.yml",
+        plan,
+        state,
+        provider,
+        {"dcinfra_allow_remove": True, "dcinfra_remove_hosts": names},
         forks=max(1, len(applied["plan"].get("hosts", []))),
         progress=progress,
     )
@@ -554,6 +548,28 @@ def destroy(
         return DestroyRecord(plan.stack, teardown, removed, platform)
 
 
+def _run_on_build(
+    name: str,
+    plan: Plan,
+    state: StateDir,
+    provider: SiteProvider,
+    extravars: dict[str, object],
+    **options: Any,
+) -> RunRecord:
+    """Playbook ``name`` on the last applied build dir (its inventory, its files), as the site's SSH
+    identity: what scale-in and destroy run on hosts the new plan may no longer have."""
+    key = provider.ssh_identity()
+    return run_playbook(
+        playbook(name),
+        state.build / "inventory" / "hosts.yml",
+        runs_dir=state.runs,
+        ssh_key=Path(key) if key else None,
+        ssh_user=plan.ssh_user,
+        extravars={"dcinfra_build_dir": str(state.build), **extravars},
+        **options,
+    )
+
+
 def _destroy_storage(plan: Plan, state: StateDir, provider: SiteProvider, steps: Progress) -> list[str]:
     """Run destroy_storage.yml on the reachable hosts (daemons stopped, this cluster's OSD devices
     zapped, data removed); returns what could not be removed, naming the unreachable hosts."""
@@ -566,14 +582,12 @@ def _destroy_storage(plan: Plan, state: StateDir, provider: SiteProvider, steps:
     if not up:
         return kept
     steps.step("removing storage daemons and data")
-    key = provider.ssh_identity()
-    record = run_playbook(
-        playbook("destroy_storage.yml"),
-        inventory,
-        runs_dir=state.runs,
-        ssh_key=Path(key) if key else None,
-        ssh_user=plan.ssh_user,
-        extravars={"dcinfra_build_dir": str(state.build), "dcinfra_destroy_data": True},
+    record = _run_on_build(
+        "destroy_storage.yml",
+        plan,
+        state,
+        provider,
+        {"dcinfra_destroy_data": True},
         limit=",".join(up),
         forks=len(plan.hosts),
     )
