@@ -10,9 +10,11 @@ The exit codes of the ``dcinfra`` command line live here too, next to :attr:`Dci
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Literal
 
-EXIT_OK = 0  # success
+EXIT_OK = 0  # success (`validate`: the stack is valid; warnings alone do not change this)
 EXIT_ERROR = 1  # the stack is invalid, or dcinfra stopped with an error (the message says why)
 EXIT_USAGE = 2  # usage error: an unknown command or option, a missing argument (click's own code)
 EXIT_CHANGES = 2  # `preview --expect-no-changes`: something would change
@@ -21,7 +23,8 @@ EXIT_VERIFY_MISSED = 3  # `verify` (or the verification at the end of `up`) ran 
 EXIT_CODES_HELP = (
     "Exit codes: 0 success; 1 invalid stack or error (message on stderr); 2 usage error, or "
     "`preview --expect-no-changes` found changes; 3 `verify` (or the verification at the end of `up`) "
-    "ran but missed a threshold. Set DCINFRA_DEBUG=1 to see tracebacks."
+    "ran but missed a threshold. Warnings (such as every Ceph monitor in one rack) are printed and alone "
+    "still exit 0. Set DCINFRA_DEBUG=1 to see tracebacks."
 )
 
 
@@ -32,36 +35,71 @@ class DcinfraError(Exception):
     exit_code: int = EXIT_ERROR
 
 
+Severity = Literal["error", "warning"]
+
+
 @dataclass(frozen=True, slots=True)
 class Problem:
-    """One thing wrong with a stack, as validation reports it."""
+    """One thing wrong with a stack, as validation reports it.
+
+    An ``error`` makes the stack invalid: ``validate`` exits 1 and ``plan``/``up`` refuse it. A
+    ``warning`` is a design a careful engineer would not choose but that builds (every Ceph monitor in
+    one rack): it is reported after the errors, and ``validate``, ``plan`` and ``up`` go on.
+    """
 
     path: str  # where: a field path in the stack, e.g. "compute.pools[1].gpu"
     message: str  # what is wrong, naming the offending value with !r
     hint: str = ""  # what is allowed and how to fix it
     rule: str = ""  # the id of the rule that found it, e.g. "network.overlap"
+    severity: Severity = "error"  # "error" (the stack is invalid) or "warning" (it builds; reported)
+
+    @property
+    def is_warning(self) -> bool:
+        """Whether this is a warning (the stack still builds), not an error."""
+        return self.severity == "warning"
 
     def render(self) -> str:
-        """One human-readable block: path, message and (indented) hint."""
-        text = f"{self.path}: {self.message}"
+        """One human-readable block: path, message (``warning:`` first for a warning) and hint."""
+        mark = "warning: " if self.is_warning else ""
+        text = f"{self.path}: {mark}{self.message}"
         if self.hint:
             text += f"\n    fix: {self.hint}"
         return text
 
     def to_dict(self) -> dict[str, str]:
         """A JSON-friendly form for ``--json`` output."""
-        return {"rule": self.rule, "path": self.path, "message": self.message, "hint": self.hint}
+        return {
+            "rule": self.rule,
+            "path": self.path,
+            "message": self.message,
+            "hint": self.hint,
+            "severity": self.severity,
+        }
+
+
+def errors_of(problems: Iterable[Problem]) -> list[Problem]:
+    """The errors among ``problems`` (what makes a stack invalid), in order."""
+    return [p for p in problems if not p.is_warning]
+
+
+def warnings_of(problems: Iterable[Problem]) -> list[Problem]:
+    """The warnings among ``problems`` (reported; the stack still builds), in order."""
+    return [p for p in problems if p.is_warning]
 
 
 class StackInvalid(DcinfraError):
-    """The stack has one or more problems; all of them are listed."""
+    """The stack has one or more problems (errors); all of them are listed.
+
+    ``problems`` may carry warnings too: they are listed after the errors and not counted, and they
+    never make a stack invalid on their own (raise this only when :func:`errors_of` is not empty).
+    """
 
     def __init__(self, problems: list[Problem], source: str = "") -> None:
-        self.problems = problems
+        self.problems = errors_of(problems) + warnings_of(problems)  # errors first
         self.source = source
-        n = len(problems)
+        n = len(errors_of(problems))
         head = f"{source}: " if source else ""
-        body = "\n".join(f"  - {p.render()}" for p in problems)
+        body = "\n".join(f"  - {p.render()}" for p in self.problems)
         super().__init__(f"{head}{n} problem{'s' if n != 1 else ''} found:\n{body}")
 
 

@@ -3,7 +3,10 @@
 The module runs with the ``--config`` values of the invocation in scope (see :mod:`dcinfra.config`).
 Model errors raised while the file builds its objects become a :class:`StackInvalid` naming the file
 and line, each bad value's path in the stack (``compute.pools[0].hardware.gpu_count``), the value, what
-is allowed and the fix.
+is allowed (in words, never a regular expression) and the fix. Every model error of the file is
+reported at once, and, when the caller passes the stack-wide ``rules`` (validation), they run too, on
+the stack with each rejected value left at its default, so one run reports both kinds
+(:class:`ModelProblems`).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import io
 import ipaddress
 import sys
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +25,7 @@ import pydantic
 
 from dcinfra import config as config_mod
 from dcinfra.errors import ConfigError, Problem, StackInvalid, StackLoadError
-from dcinfra.model.base import Spec, collecting
+from dcinfra.model.base import Rejected, Spec, collecting
 from dcinfra.model.stack import Stack
 from dcinfra.model.types import FORMAT_ERROR, offence, shown
 
@@ -56,8 +60,9 @@ def _network_hint(value: object) -> tuple[str, str] | None:
     )
 
 
-def _describe(e: Any) -> tuple[str, str]:
-    """Message and hint for one pydantic error: the value, what is wrong, what is allowed and the fix."""
+def _describe(e: Any, title: str = "") -> tuple[str, str]:
+    """Message and hint for one pydantic error: the value, what is wrong, what is allowed and the fix.
+    ``title`` is the class the error is about (for ``dcinfra explain CLASS.FIELD``)."""
     kind: str = e["type"]
     ctx: dict[str, Any] = e.get("ctx") or {}
     value = e.get("input")
@@ -107,10 +112,14 @@ def _describe(e: Any) -> tuple[str, str]:
         n = ctx.get("max_length")
         return f"{field} has {ctx.get('actual_length')} item(s)", f"give at most {n} item(s)"
     if kind == "string_pattern_mismatch":
+        # Every model string has a strict type that says what it allows in words (dcinfra.model.types);
+        # a bare pattern is a gap there, so say where the field is documented rather than the regex.
         why = offence(value) if isinstance(value, str) else None
+        names = ".".join(str(part) for part in e["loc"] if isinstance(part, str))
+        where = f"{title}.{names}" if title and names else title or field
         return (
-            f"{got} does not match the pattern {ctx['pattern']}" + (f": {why}" if why else ""),
-            f"use a value matching {ctx['pattern']}; `dcinfra schema` documents {field}",
+            f"{got} is not a valid {field}" + (f": {why}" if why else ""),
+            f"`dcinfra explain {where}` says what {field} accepts",
         )
     if kind in ("ip_v4_network", "ip_v4_interface") and (host_bits := _network_hint(value)) is not None:
         return host_bits
@@ -146,7 +155,7 @@ def problems_from_pydantic(err: pydantic.ValidationError, prefix: str = "") -> l
             msg = "required field is missing"
             hint = f"set it; `dcinfra schema` documents {err.title}"
         else:
-            msg, hint = _describe(e)
+            msg, hint = _describe(e, err.title)
         problems.append(Problem(path=path or err.title, message=msg, hint=hint, rule="model"))
     return problems
 
@@ -171,14 +180,102 @@ def _places(root: object) -> dict[int, str]:
     return found
 
 
-def _placed_problems(path: Path, cfg: config_mod.Config, source: str) -> list[Problem] | None:
-    """Every model error of the stack file, each at its path in the stack (``compute.pools[0].count``).
+class ModelProblems(StackInvalid):
+    """The stack file's model errors, and the stack-wide rules' problems when they could run.
+
+    ``note`` says how far the stack-wide rules got: ``""`` when they were not asked for, else one line
+    (they ran with the rejected values at their defaults, or why they could not run)."""
+
+    def __init__(self, problems: list[Problem], source: str = "", note: str = "") -> None:
+        super().__init__(problems, source=source)
+        self.note = note
+        if note:
+            self.args = (f"{self.args[0]}\n  ({note})",)
+
+
+Rules = Callable[[Stack], list[Problem]]
+
+
+class _Unrepairable(Exception):
+    """A rejected object that no valid object can stand in for (a required field without a valid
+    value); the argument is its path."""
+
+
+def _bad_fields(error: pydantic.ValidationError) -> set[str] | None:
+    """The fields a rejected object's errors are about, or None when one is about the whole object."""
+    names: set[str] = set()
+    for e in error.errors(include_url=False):
+        loc = tuple(e["loc"])
+        if not loc or not isinstance(loc[0], str):
+            return None
+        names.add(loc[0])
+    return names
+
+
+def _repaired(root: object, rejected: dict[int, Rejected], places: dict[int, str]) -> Any:
+    """``root`` with every rejected stand-in rebuilt, validated, without its rejected fields (they take
+    their defaults). Raises :class:`_Unrepairable` when one cannot be."""
+    memo: dict[int, object] = {}
+
+    def fix(value: object) -> object:
+        if isinstance(value, Spec):
+            if id(value) in memo:
+                return memo[id(value)]
+            changed = {}
+            for name in type(value).model_fields:
+                old = value.__dict__.get(name)
+                new = fix(old)
+                if new is not old:
+                    changed[name] = new
+            r = rejected.get(id(value))
+            if r is None:
+                out: object = value.model_copy(update=changed) if changed else value
+            else:
+                bad = _bad_fields(r.error)
+                where = places.get(id(value), type(value).__name__)
+                if bad is None:
+                    raise _Unrepairable(where)
+                data = {k: changed.get(k, value.__dict__[k]) for k in value.model_fields_set if k not in bad}
+                try:
+                    out = type(value)(**data)
+                except pydantic.ValidationError:
+                    required = sorted(
+                        k
+                        for k in bad
+                        if k in type(value).model_fields and type(value).model_fields[k].is_required()
+                    )
+                    raise _Unrepairable(f"{where}.{required[0]}" if required else where) from None
+            memo[id(value)] = out
+            return out
+        if isinstance(value, list | tuple):
+            items = [fix(v) for v in value]
+            if all(a is b for a, b in zip(items, value, strict=True)):
+                return value
+            return type(value)(items)
+        return value
+
+    return fix(root)
+
+
+def _under(path: str, roots: set[str]) -> bool:
+    return any(path == r or path.startswith((f"{r}.", f"{r}[")) for r in roots)
+
+
+def _placed_problems(
+    path: Path, cfg: config_mod.Config, source: str, rules: Rules | None = None
+) -> tuple[list[Problem], str] | None:
+    """Every model error of the stack file, each at its path in the stack (``compute.pools[0].count``)
+    and with the line that built it; then, with ``rules``, the stack-wide problems too, and a note on
+    how far those got.
 
     A model object rejects its arguments when it is built, before the stack that will hold it exists,
     so its error knows only the class. The file is run once more with model errors collected instead of
     raised (:func:`dcinfra.model.base.collecting`): each rejected object stands in with its raw
-    arguments, the file finishes, and the finished stack says where each one went. None when that run
-    does not get as far (the stack's own code trips over a stand-in): the caller reports by class.
+    arguments, the file finishes, and the finished stack says where each one went. For ``rules``, each
+    stand-in is rebuilt without its rejected values (they take their defaults), and the problems the
+    rules find under a rejected value are dropped (they would be about the default, not the stack).
+    None when that run does not get as far (the stack's own code trips over a stand-in): the caller
+    reports by class.
     """
     spec = importlib.util.spec_from_file_location(f"dcinfra_stack_placing_{abs(hash(str(path)))}", path)
     if spec is None or spec.loader is None:
@@ -199,22 +296,57 @@ def _placed_problems(path: Path, cfg: config_mod.Config, source: str) -> list[Pr
         sys.modules.pop(spec.name, None)
     if not rejected:
         return None
-    places = _places(getattr(module, "stack", None))
+    root = getattr(module, "stack", None)
+    places = _places(root)
     problems: list[Problem] = []
     seen: set[tuple[str, str]] = set()
+    bad_paths: set[str] = set()
     for r in rejected:
         place = places.get(id(r.obj))
-        where = f"{r.where[0]}:{r.where[1]}" if r.where else ""
         if r.where and Path(r.where[0]).resolve() == path.resolve():
+            line = f"line {r.where[1]}"
             where = f"{path}:{r.where[1]}"
+        else:
+            where = line = f"built at {r.where[0]}:{r.where[1]}" if r.where else ""
         for found in problems_from_pydantic(r.error, prefix=type(r.obj).__name__ if place is None else place):
             p = found
             if place is None and where and where != source:
                 p = Problem(p.path, f"{p.message} (built at {where})", p.hint, p.rule)
+            elif place is not None and line:
+                p = Problem(p.path, f"{p.message} ({line})", p.hint, p.rule)
             if (p.path, p.message) not in seen:
                 seen.add((p.path, p.message))
                 problems.append(p)
-    return problems
+        if place is not None:
+            bad_paths |= {f"{place}.{f}" if place else f for f in (_bad_fields(r.error) or {""})}
+    if rules is None:
+        return problems, ""
+    if not isinstance(root, Stack):
+        return problems, "the stack-wide checks did not run: the file defines no `stack = Stack(...)`"
+    n = len(problems)
+    try:
+        stack = _repaired(root, {id(r.obj): r for r in rejected}, places)
+    except _Unrepairable as e:
+        return problems, (
+            f"the stack-wide checks (references, addresses, capacity ...) did not run: {e.args[0]} has "
+            f"no valid value to run them with; fix the model problem{'s' if n != 1 else ''} above and "
+            "validate again"
+        )
+    try:
+        semantic = rules(stack)
+    except Exception as e:  # the rules on a repaired stack: never hide the model problems behind a crash
+        return (
+            problems,
+            f"the stack-wide checks stopped ({type(e).__name__}: {e}); fix the problems above first",
+        )
+    kept = [p for p in semantic if not _under(p.path, bad_paths)]
+    note = (
+        f"the stack-wide checks ran too, with the {n} rejected value{'s' if n != 1 else ''} above left at "
+        "their defaults"
+    )
+    if len(kept) < len(semantic):
+        note += f" ({len(semantic) - len(kept)} of their problems, about those values, left out)"
+    return problems + kept, note
 
 
 def _caller_line(path: Path, exc: BaseException) -> str:
@@ -224,12 +356,14 @@ def _caller_line(path: Path, exc: BaseException) -> str:
     return str(path)
 
 
-def load_stack(path: str | Path, cfg: config_mod.Config | None = None) -> Stack:
+def load_stack(path: str | Path, cfg: config_mod.Config | None = None, rules: Rules | None = None) -> Stack:
     """Run the stack file at ``path`` and return its ``stack``.
 
     Raises :class:`StackLoadError` when the file is missing, fails to run or defines no Stack,
-    :class:`StackInvalid` when a model object rejects its arguments, and :class:`ConfigError` for
-    bad or unused ``--config`` values.
+    :class:`StackInvalid` (a :class:`ModelProblems`) listing every model error of the file when a
+    model object rejects its arguments, and :class:`ConfigError` for bad or unused ``--config`` values.
+    ``rules`` (the stack-wide validation, passed in by the caller: the loader sits below the planner)
+    then runs too, so that its problems are reported in the same list.
     """
     path = Path(path)
     cfg = cfg or config_mod.Config()
@@ -246,8 +380,11 @@ def load_stack(path: str | Path, cfg: config_mod.Config | None = None) -> Stack:
             spec.loader.exec_module(module)
         except pydantic.ValidationError as e:
             where = _caller_line(path, e)
-            problems = _placed_problems(path, cfg, where) or problems_from_pydantic(e, prefix=e.title)
-            raise StackInvalid(problems, source=where) from None
+            placed = _placed_problems(path, cfg, where, rules)
+            if placed is None:
+                note = "the stack-wide checks did not run: the stack file could not finish" if rules else ""
+                raise ModelProblems(problems_from_pydantic(e, prefix=e.title), where, note) from None
+            raise ModelProblems(placed[0], source=where, note=placed[1]) from None
         except ConfigError:
             raise
         except SyntaxError as e:

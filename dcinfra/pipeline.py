@@ -28,10 +28,11 @@ from dcinfra.engines.ansible import (
     scrub,
 )
 from dcinfra.engines.playbooks import playbook
-from dcinfra.errors import DcinfraError
+from dcinfra.errors import DcinfraError, Problem
 from dcinfra.model.stack import Stack
 from dcinfra.plan import compile_plan
 from dcinfra.plan.diff import ObjectChange, diff_objects
+from dcinfra.plan.moves import AddressMove, address_moves, keep_hints
 from dcinfra.plan.removals import Removal, removals
 from dcinfra.plan.types import Plan, to_jsonable
 from dcinfra.render import read_manifest, render, write_tree
@@ -68,6 +69,31 @@ class RemovalRefused(DcinfraError):
                 "(data moved away first, then the hosts drained and deprovisioned); nothing was touched"
             )
         super().__init__("\n".join([f"{head}:", *lines, tail]))
+
+
+class AddressMoveRefused(DcinfraError):
+    """The plan changes addresses of applied hosts and --allow-address-change was not given."""
+
+    def __init__(self, stack: str, moves: list[AddressMove], hints: list[str]) -> None:
+        self.moves = moves
+        hosts = sorted({m.host for m in moves})
+        lines = [f"  - {m.render()}" for m in moves[:20]]
+        if len(moves) > 20:
+            lines.append(f"  - ... and {len(moves) - 20} more")
+        super().__init__(
+            "\n".join(
+                [
+                    f"stack {stack!r}: the plan moves {len(moves)} address(es) of {len(hosts)} applied "
+                    "host(s):",
+                    *lines,
+                    "running daemons keep the old addresses (a Ceph monitor cannot change its address by a "
+                    "config edit), so nothing was touched. To keep the addresses:",
+                    *(f"  - {h}" for h in hints),
+                    "or, if moving them is intended (every daemon bound to them is re-addressed by hand), "
+                    "run `dcinfra up --allow-address-change`",
+                ]
+            )
+        )
 
 
 class ScaleInFailed(DcinfraError):
@@ -111,6 +137,7 @@ class UpRecord:
     removed: list[Removal] = field(default_factory=list)  # hosts scale-in removed (--allow-remove)
     orphans: list[str] = field(default_factory=list)  # site hosts of this stack in no plan (left alone)
     limit: str | None = None  # the --limit pattern configure ran with
+    moved: list[AddressMove] = field(default_factory=list)  # addresses moved (--allow-address-change)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON for ``--json``."""
@@ -121,6 +148,7 @@ class UpRecord:
             "created": list(self.hosts.created),
             "repaired": list(self.hosts.repaired),
             "removed": [r.to_dict() for r in self.removed],
+            "address_moves": [m.to_dict() for m in self.moved],
             "orphans": self.orphans,
             "limit": self.limit,
             "configure": self.configure.to_dict(),
@@ -155,6 +183,11 @@ class PreviewRecord:
     orphans: list[str] = field(
         default_factory=list
     )  # site hosts of this stack in no plan (destroy removes them)
+    address_moves: list[AddressMove] = field(
+        default_factory=list
+    )  # applied hosts' addresses the plan changes (up needs --allow-address-change)
+    address_hints: list[str] = field(default_factory=list)  # how to keep them
+    warnings: list[Problem] = field(default_factory=list)  # validation's warnings (up goes on)
 
     @property
     def changes(self) -> bool:
@@ -162,6 +195,7 @@ class PreviewRecord:
         return bool(
             self.first_up
             or self.removals
+            or self.address_moves
             or self.plan_changes
             or self.files
             or self.hosts_missing
@@ -180,6 +214,9 @@ class PreviewRecord:
             "hosts_missing": self.hosts_missing,
             "removals": [r.to_dict() for r in self.removals],
             "orphans": self.orphans,
+            "address_moves": [m.to_dict() for m in self.address_moves],
+            "address_hints": self.address_hints,
+            "warnings": [w.to_dict() for w in self.warnings],
             "check": self.check.to_dict() if self.check else None,
             "platform": self.platform.to_dict() if self.platform else None,
         }
@@ -297,6 +334,16 @@ def _stop_orphans(state: StateDir, steps: Progress) -> None:
         steps.step(f"stopped {killed} process(es) left running by an interrupted earlier run")
 
 
+def applied_moves(stack: Stack, plan: Plan) -> tuple[list[AddressMove], list[str]]:
+    """The applied hosts' addresses ``plan`` would move (and how to keep them), read from the stack's
+    default state dir; none when nothing was applied there (``plan`` warns with these)."""
+    applied = _applied(StateDir.for_stack(stack.name))
+    if applied is None or not isinstance(applied.get("plan"), dict):
+        return [], []
+    moved = address_moves(applied["plan"], plan)
+    return moved, keep_hints(moved, applied["plan"], plan) if moved else []
+
+
 def _applied(state: StateDir) -> dict[str, Any] | None:
     try:
         data = json.loads(state.applied_plan.read_text())
@@ -316,16 +363,20 @@ def up(
     install_pulumi: bool = False,
     allow_remove: bool = False,
     limit: str | None = None,
+    allow_address_change: bool = False,
 ) -> UpRecord:
     """Provision, render and configure ``stack``; record the applied plan when configure succeeds;
     then verify (unless ``run_verify`` is False or the stack disables it).
 
     Applied hosts the plan no longer has are removed only with ``allow_remove`` (scale-in, before
     anything else changes); without it ``up`` refuses and touches nothing. ``limit`` (an Ansible
-    pattern) configures only those hosts; the plan is still computed and recorded whole."""
+    pattern) configures only those hosts; the plan is still computed and recorded whole. A plan that
+    changes an applied host's address is refused (nothing touched) unless ``allow_address_change``."""
     plan = compile_plan(stack)
     check_limit(plan, limit)
     steps = steps or _NoSteps()
+    for w in plan.warnings:  # validation's warnings: up goes on, and says them first
+        steps.step(f"warning: {w.path}: {w.message} (fix: {w.hint})")
     with state.lock("up", force=force_unlock):
         _stop_orphans(state, steps)
         provider = provider_for(plan, state)
@@ -333,6 +384,9 @@ def up(
         gone = removals(applied["plan"], plan) if applied else []
         if gone and (not allow_remove or any(r.blockers for r in gone)):
             raise RemovalRefused(plan.stack, [r for r in gone if r.blockers] or gone, allowed=allow_remove)
+        moved = address_moves(applied["plan"], plan) if applied else []
+        if applied and moved and not allow_address_change:
+            raise AddressMoveRefused(plan.stack, moved, keep_hints(moved, applied["plan"], plan))
         if gone and limit is not None:
             raise DcinfraError(
                 f"the plan removes {', '.join(r.host for r in gone)}: scale-in moves data across the whole "
@@ -365,7 +419,7 @@ def up(
         if run_verify and stack.verify.enabled and plan.verify is not None:
             steps.step("verifying")
             verified = verify(stack, state, progress=progress, plan=plan)
-        return UpRecord(plan.stack, hosts, record, verified, platform, gone, provider.orphans(), limit)
+        return UpRecord(plan.stack, hosts, record, verified, platform, gone, provider.orphans(), limit, moved)
 
 
 def _scale_in(
@@ -472,6 +526,7 @@ def preview(
 
         platform = pulumi_engine.preview(target, install_cli=install_pulumi)
     gone = removals(applied["plan"], plan) if applied else []
+    moved = address_moves(applied["plan"], plan) if applied else []
     return PreviewRecord(
         plan.stack,
         plan_changes,
@@ -482,6 +537,9 @@ def preview(
         platform,
         gone,
         [o for o in provider.orphans() if o not in {r.host for r in gone}],
+        moved,
+        keep_hints(moved, applied["plan"], plan) if applied and moved else [],
+        list(plan.warnings),
     )
 
 

@@ -3,8 +3,8 @@
 - 32 x HGX H100 (8 GPUs, 8 x ConnectX-7 400G NDR, one per rail), 4 per 44 kW air-cooled rack
 - QM9700 64-port NDR switches, rail-optimized, non-blocking: 8 leaves, 4 spines
 - 6 storage servers carrying Ceph (3 mons, RBD, CephFS for datasets) and HDFS
-- 3 service nodes for the Kubernetes control plane, the Slurm controllers (primary and backup) and
-  Slurm accounting
+- 3 service nodes for the Kubernetes control plane, the Slurm controllers (primary and backup, in
+  two racks) and Slurm accounting
 - management, storage (jumbo frames) and compute networks; default-deny security with zones
 """
 
@@ -73,6 +73,7 @@ stack = Stack(
                 hardware=Hardware(profile="cpu-storage", power_kw=0.8),
                 roles=["service"],
                 racks=["r09", "r10"],
+                nodes_per_rack=2,  # svc-003 in r10: the backup Slurm controller survives losing r09
             ),
         ]
     ),
@@ -125,8 +126,8 @@ stack = Stack(
         kubernetes=Kubernetes(control_plane=Placement(pools=["svc"]), namespaces=["training", "inference"])
     ),
     scheduler=Slurm(
-        controller=Placement(hosts=["svc-001", "svc-002"]),
-        accounting=SlurmAccounting(database=Placement(hosts=["svc-003"])),
+        controller=Placement(hosts=["svc-001", "svc-003"]),  # primary and backup, in two racks
+        accounting=SlurmAccounting(database=Placement(hosts=["svc-002"])),
         partitions=[SlurmPartition(name="gpu", pools=["gpu"], default=True, max_time="2-00:00:00")],
     ),
 )

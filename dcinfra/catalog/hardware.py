@@ -25,6 +25,15 @@ class Gpu:
     tdp_w: int  # max board power, W
     cuda_capability: str  # compute capability, e.g. "9.0"
     source: str  # where these numbers come from
+    # NVSwitch baseboard: a node with this many of these GPUs is an HGX/DGX NVSwitch system, which needs
+    # the fabric manager at exactly the driver's version (0: no NVSwitch baseboard). Fabric Manager User
+    # Guide, "NVSwitch-Based Systems" and "GPU Baseboard Topologies" (HGX A100, H100, B200: 8 GPUs):
+    # https://docs.nvidia.com/datacenter/tesla/fabric-manager-user-guide/
+    nvswitch_gpus: int = 0
+    # The NVLink fabric also needs the NVLink Subnet Manager (NVLSM) next to the fabric manager: systems
+    # with fourth-generation NVSwitches (NVLink 5, HGX B200/B100). Same guide, "Systems Using Fourth
+    # Generation NVSwitches" and "What is NVLink Subnet Manager?".
+    nvlsm: bool = False
 
 
 GPUS: dict[str, Gpu] = {
@@ -43,6 +52,7 @@ GPUS: dict[str, Gpu] = {
             700,
             "9.0",
             "https://www.nvidia.com/en-us/data-center/h100/",
+            nvswitch_gpus=8,
         ),
         # https://www.nvidia.com/en-us/data-center/h200/ (H200 SXM: BF16 1,979 TFLOPS with sparsity,
         # FP32 67 TFLOPS, NVLink 900 GB/s, 141 GB, up to 700 W)
@@ -57,6 +67,7 @@ GPUS: dict[str, Gpu] = {
             700,
             "9.0",
             "https://www.nvidia.com/en-us/data-center/h200/",
+            nvswitch_gpus=8,
         ),
         # https://www.nvidia.com/en-us/data-center/hgx/ (HGX B200, 8 GPUs: FP16/BF16 36 PFLOPS with
         # sparsity -> 2.25 PFLOPS dense per GPU; FP32 600 TFLOPS total -> 75 per GPU; NVLink 1.8 TB/s
@@ -72,6 +83,8 @@ GPUS: dict[str, Gpu] = {
             1000,
             "10.0",
             "https://www.nvidia.com/en-us/data-center/hgx/",
+            nvswitch_gpus=8,
+            nvlsm=True,
         ),
         # https://www.nvidia.com/en-us/data-center/a100/ (A100 SXM 80GB: BF16 312 TFLOPS dense,
         # FP32 19.5 TFLOPS, NVLink 600 GB/s, 400 W)
@@ -86,6 +99,7 @@ GPUS: dict[str, Gpu] = {
             400,
             "8.0",
             "https://www.nvidia.com/en-us/data-center/a100/",
+            nvswitch_gpus=8,
         ),
         # https://www.nvidia.com/en-us/data-center/l40s/ (L40S: BF16 362.05 TFLOPS dense / 733 sparse,
         # FP32 91.6 TFLOPS, 48 GB GDDR6, 350 W, no NVLink: PCIe Gen4 x16)
@@ -183,7 +197,7 @@ class Switch:
     transport: Literal["infiniband", "roce", "ethernet"]
     ib_generation: str | None
     max_mtu: int  # largest MTU the switch forwards, bytes
-    power_w: int  # typical max power, W (counts toward the rack holding it)
+    power_w: int | None  # typical max power, W; None: no figure in a source we read (shown as such)
     source: str
     emulated: bool = False  # a software stand-in (the lab's Linux bridge): fits only an emulated network
 
@@ -252,6 +266,22 @@ SWITCHES: dict[str, Switch] = {
             9216,
             2300,
             "https://www.nvidia.com/en-us/networking/ethernet-switching/spectrum-sn5000/",
+        ),
+        # https://docs.nvidia.com/networking/display/sn5000/data+interfaces (NVIDIA Spectrum-4 SN5000
+        # hardware manual, "Data Interfaces": SN5400, 64 ports at 400GbE (50 Gb/s lanes), or 128 x 200GbE /
+        # 256 x 100GbE with splitters): the 64-port 400G Ethernet switch next to the SN5600, on the same
+        # Spectrum-4 ASIC, so the same 9216-byte jumbo frames as the SN5000 series page cited for the
+        # SN5600. The pages read give no SN5400 power figure: None, not a guess.
+        Switch(
+            "sn5400",
+            "NVIDIA Spectrum-4 SN5400 (64 x 400GbE)",
+            64,
+            400,
+            "roce",
+            None,
+            9216,
+            None,
+            "https://docs.nvidia.com/networking/display/sn5000/data+interfaces",
         ),
         # The lab's Linux bridge: as many ports as there are veths; radix here is a planning figure.
         Switch(

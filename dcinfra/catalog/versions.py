@@ -7,7 +7,11 @@ from dataclasses import dataclass
 
 # Minimum Linux driver branch per CUDA toolkit minor version.
 # Source: CUDA Toolkit release notes, Table 3 "CUDA Toolkit and Corresponding Driver Versions"
-# https://docs.nvidia.com/cuda/cuda-toolkit-release-notes/index.html
+# https://docs.nvidia.com/cuda/cuda-toolkit-release-notes/index.html, and the CUDA Compatibility guide
+# (https://docs.nvidia.com/deploy/cuda-compatibility/, "Minimum Required Driver Version"). The guide's
+# minor-version compatibility (a 12.x build on any driver >= 525) has limits (no PTX JIT of newer code,
+# features that need the newer driver fail at run time): dcinfra holds builds to the full-support minimum
+# of this table, which is what the torch CUDA rule (versions.torch-cuda) checks.
 CUDA_MIN_DRIVER: dict[str, int] = {
     "11.8": 520,
     "12.0": 525,
@@ -36,6 +40,36 @@ NCCL_CUDA_MAJORS: dict[str, tuple[int, ...]] = {
     "2.27.7": (12, 13),
     "2.28.3": (12, 13),
 }
+
+
+# The oldest NCCL dcinfra accepts on the DMA-BUF GPUDirect RDMA path. NCCL registers GPU memory with
+# the HCA through DMA-BUF when the driver offers it (NCCL_DMABUF_ENABLE, in NCCL's environment variables
+# since the 2.1x series: https://docs.nvidia.com/deeplearning/nccl/archives/nccl_2155/user-guide/docs/env.html);
+# dcinfra sets its floor at 2.19 (issue 12: the release line it accepts for DMA-BUF without
+# nvidia-peermem). DMA-BUF needs the open kernel modules; NVIDIA recommends it over nvidia-peermem (GPU
+# Operator, "GPUDirect RDMA and GPUDirect Storage":
+# https://docs.nvidia.com/datacenter/cloud-native/gpu-operator/latest/gpu-operator-rdma.html).
+NCCL_DMABUF_MIN = "2.19.3"
+
+# GPU compute capabilities that run only on the open kernel modules: Blackwell (10.0) and newer.
+# Source: NVIDIA Driver Installation Guide, "Kernel Modules" (open modules default since 560; Blackwell
+# supported by the open flavour only) https://docs.nvidia.com/datacenter/tesla/driver-installation-guide/
+OPEN_MODULES_REQUIRED_FROM = "10.0"
+# Capabilities for which NVIDIA recommends the open modules (Turing 7.5 and newer): Hopper 9.0 included.
+OPEN_MODULES_RECOMMENDED_FROM = "7.5"
+
+# PyTorch's wheel index for a CUDA build: https://pytorch.org/get-started/locally/ and
+# https://pytorch.org/get-started/previous-versions/ ("--index-url https://download.pytorch.org/whl/cu124").
+TORCH_INDEX = "https://download.pytorch.org/whl/"
+
+
+def torch_cuda_version(variant: str) -> str | None:
+    """The CUDA major.minor of a torch build (``cu130`` -> ``13.0``, ``cu124`` -> ``12.4``); ``None``
+    for ``cpu``."""
+    if not variant.startswith("cu") or not variant[2:].isdigit() or len(variant) < 5:
+        return None
+    digits = variant[2:]
+    return f"{int(digits[:-1])}.{digits[-1]}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,7 @@ Modules, each importing only the ones above it (never each other's commands, nev
     views       the plan and stack summaries, and the table helpers
     summaries   rendered files, catalog, up / preview / verify / destroy / lab status
     offline     validate, plan, render, schema, catalog
+    explain     explain: a model class's or field's documentation
     operations  up, preview, destroy, verify
     lab         lab status, lab exec
 
@@ -25,7 +26,7 @@ from typing import Annotated
 import typer
 
 from dcinfra import __version__
-from dcinfra.cli import lab, offline, operations
+from dcinfra.cli import explain, lab, offline, operations
 from dcinfra.errors import EXIT_CODES_HELP
 
 app = typer.Typer(
@@ -42,6 +43,7 @@ app = typer.Typer(
 # Merging their CommandInfo records (rather than `add_typer` without a name) works on every typer
 # this project supports (>=0.12).
 app.registered_commands += offline.commands.registered_commands
+app.registered_commands += explain.commands.registered_commands
 app.registered_commands += operations.commands.registered_commands
 app.add_typer(lab.lab, name="lab")
 

@@ -73,8 +73,11 @@ ForceUnlockOpt = Annotated[
 
 
 def load(stack_file: Path, config: list[str] | None) -> Stack:
-    """The stack the file builds with these ``--config`` values."""
-    return load_stack(stack_file, Config.parse(list(config or [])))
+    """The stack the file builds with these ``--config`` values. When a model object rejects its
+    arguments, the stack-wide rules run too, so every problem is reported at once."""
+    from dcinfra.plan import validate
+
+    return load_stack(stack_file, Config.parse(list(config or [])), rules=validate)
 
 
 def host_count(stack: Stack) -> int:

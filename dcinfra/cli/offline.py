@@ -15,10 +15,10 @@ import typer
 from rich.text import Text
 
 from dcinfra.cli.args import ConfigOpt, JsonOpt, StackArg, compile_stack, host_count, load
-from dcinfra.cli.output import emit_json, out, print_problems, reporting_errors, spinner, usage_error
+from dcinfra.cli.output import emit_json, err, out, print_problems, reporting_errors, spinner, usage_error
 from dcinfra.cli.summaries import gitops_summary, render_catalog, render_files_summary
 from dcinfra.cli.views import render_plan_summary, stack_summary
-from dcinfra.errors import EXIT_ERROR, DcinfraError, Problem, StackInvalid
+from dcinfra.errors import EXIT_ERROR, DcinfraError, Problem, StackInvalid, errors_of, warnings_of
 from dcinfra.model.stack import Stack
 
 if TYPE_CHECKING:
@@ -33,7 +33,9 @@ def validate(stack_file: StackArg, config: ConfigOpt = None, as_json: JsonOpt = 
     """Check a stack offline: every problem at once, nothing touched.
 
     Exit 0 when the stack is valid, 1 when it is not (each problem names its field path, the value,
-    what is allowed and how to fix it).
+    what is allowed and how to fix it). Warnings (a design that builds but that a careful engineer
+    would change, such as every Ceph monitor in one rack) are listed after the errors, marked
+    "warning:", and alone still exit 0; --json gives each problem a "severity".
     """
     from dcinfra.plan import validate as validate_stack
 
@@ -42,35 +44,60 @@ def validate(stack_file: StackArg, config: ConfigOpt = None, as_json: JsonOpt = 
             stack = load(stack_file, config)
         except StackInvalid as exc:  # the stack file could not even build its objects
             _report_invalid(exc.problems, as_json, where=exc.source or str(stack_file))
+            if (note := getattr(exc, "note", "")) and not as_json:  # how far the stack-wide rules got
+                out().print(Text(f"({note})", style="dim"), soft_wrap=True)
             raise typer.Exit(EXIT_ERROR) from None
         with spinner(f"validating {stack.name!r}", host_count(stack)):
             problems = validate_stack(stack)
-        if not problems:
+        if not errors_of(problems):
             # What only this machine can show (the lab: networks that shadow its routes).
             from dcinfra.sites import site_problems
             from dcinfra.state import StateDir
 
-            problems = site_problems(stack, StateDir.for_stack(stack.name))
-        if problems:
+            problems = site_problems(stack, StateDir.for_stack(stack.name)) + problems
+            problems += _address_move_warnings(stack)
+        if errors_of(problems):
             _report_invalid(problems, as_json, where=f"stack {stack.name!r} ({stack_file})")
             raise typer.Exit(EXIT_ERROR)
         if as_json:
-            emit_json({"valid": True, "problems": []})
+            emit_json({"valid": True, "problems": [p.to_dict() for p in problems]})
             return
+        warned = len(problems)
+        also = f"; {warned} warning{'s' if warned != 1 else ''}" if warned else ""
         out().print(
-            Text("✓ ", style="bold green") + Text(f"stack {stack.name!r} is valid: {stack_summary(stack)}"),
+            Text("✓ ", style="bold green")
+            + Text(f"stack {stack.name!r} is valid: {stack_summary(stack)}{also}"),
             soft_wrap=True,
         )
+        print_problems(problems, out())
+
+
+def _address_move_warnings(stack: Stack) -> list[Problem]:
+    """Warnings for addresses of hosts the stack's last ``up`` applied that this stack would move (only
+    when this machine has that state; compiling the plan is then worth it)."""
+    from dcinfra.state import StateDir
+
+    if not StateDir.for_stack(stack.name).applied_plan.exists():
+        return []
+    from dcinfra.pipeline import applied_moves  # imports the engines: only here
+    from dcinfra.plan import compile_plan
+    from dcinfra.plan.moves import move_warnings
+
+    moves, hints = applied_moves(stack, compiled := compile_plan(stack))
+    del compiled
+    return move_warnings(stack, moves, hints)
 
 
 def _report_invalid(problems: Sequence[Problem], as_json: bool, where: str) -> None:
-    """An invalid stack is ``validate``'s result (on stdout), not an error."""
+    """An invalid stack is ``validate``'s result (on stdout), not an error: the errors, then any
+    warnings."""
     if as_json:
         emit_json({"valid": False, "problems": [p.to_dict() for p in problems]})
         return
-    n = len(problems)
+    n, warned = len(errors_of(problems)), len(warnings_of(problems))
+    also = f" (and {warned} warning{'s' if warned != 1 else ''})" if warned else ""
     out().print(
-        Text("✗ ", style="bold red") + Text(f"{where}: {n} problem{'s' if n != 1 else ''} found"),
+        Text("✗ ", style="bold red") + Text(f"{where}: {n} problem{'s' if n != 1 else ''} found{also}"),
         soft_wrap=True,
     )
     print_problems(problems, out())
@@ -78,11 +105,14 @@ def _report_invalid(problems: Sequence[Problem], as_json: bool, where: str) -> N
 
 def plan_to_json(plan: Plan, *, cabling: bool = False) -> Any:
     """The ``plan --json`` document: the Plan record as JSON (the same as the rendered ``plan.json``,
-    plus the cabling list with ``cabling=True``). Top-level keys are the fields of
-    :class:`~dcinfra.plan.types.Plan`."""
+    plus the cabling list with ``cabling=True``), and ``warnings``: validation's warnings (each
+    ``{"rule", "path", "message", "hint", "severity"}``; [] when none). Top-level keys are the fields
+    of :class:`~dcinfra.plan.types.Plan`."""
     from dcinfra.plan.types import to_jsonable
 
-    return to_jsonable(plan, cabling=cabling)
+    doc = to_jsonable(plan, cabling=cabling)
+    doc["warnings"] = [p.to_dict() for p in plan.warnings]
+    return doc
 
 
 @commands.command()
@@ -102,10 +132,22 @@ def plan(
     with reporting_errors(as_json=as_json):
         stack = load(stack_file, config)
         compiled = compile_stack(stack, stack_file)
+        _warn_address_moves(stack, compiled)
         if as_json:
             emit_json(plan_to_json(compiled, cabling=cabling))
             return
         out().print(render_plan_summary(compiled))
+
+
+def _warn_address_moves(stack: Stack, compiled: Plan) -> None:
+    """On stderr (so ``--json`` stays the plan): addresses of hosts the stack's last ``up`` applied
+    that this plan would move, and how to keep them."""
+    from dcinfra.cli.summaries import address_moves_text
+    from dcinfra.pipeline import applied_moves  # imports the engines: only here
+
+    moves, hints = applied_moves(stack, compiled)
+    if moves:
+        err().print(address_moves_text(moves, hints, refused="up refuses without --allow-address-change"))
 
 
 @commands.command()

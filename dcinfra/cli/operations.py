@@ -76,14 +76,24 @@ def up(
         ),
     ] = False,
     limit: LimitOpt = None,
+    allow_address_change: Annotated[
+        bool,
+        typer.Option(
+            "--allow-address-change",
+            help="Apply a plan that changes addresses of applied hosts (their daemons must be "
+            "re-addressed by hand: a Ceph monitor cannot be). Without it up refuses and touches nothing.",
+        ),
+    ] = False,
 ) -> None:
     """Provision the hosts (lab: create the namespaced nodes), render and configure them with Ansible.
 
     A second `up` changes nothing (changed=0 on every host).
     Then the smoke benchmark verifies it (skip with --skip-verify).
     Hosts the stack no longer has are removed only with --allow-remove (`preview` shows what they hold).
+    A plan that moves an applied host's address is refused unless --allow-address-change (`preview`
+    shows the moves and how to keep them).
     Exit 0 when every host converged and verified, 3 when verification missed a threshold, 1 on error
-    (a refused removal included: nothing touched).
+    (a refused removal or address move included: nothing touched).
     """
     from dcinfra.engines.ansible import NullProgress, RichProgress, format_summary
     from dcinfra.pipeline import ConfigureFailed
@@ -105,6 +115,7 @@ def up(
                 install_pulumi=install_pulumi,
                 allow_remove=allow_remove,
                 limit=limit,
+                allow_address_change=allow_address_change,
             )
         except ConfigureFailed as exc:
             # The per-host result is the document (or the table); the error follows on stderr.

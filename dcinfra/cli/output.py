@@ -21,7 +21,7 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-from dcinfra.errors import EXIT_ERROR, EXIT_USAGE, DcinfraError, Problem, StackInvalid
+from dcinfra.errors import EXIT_ERROR, EXIT_USAGE, DcinfraError, Problem, StackInvalid, errors_of, warnings_of
 
 PIPE_WIDTH = 120  # output width when stdout is not a terminal (logs, files) and COLUMNS is unset
 SPINNER_MIN_HOSTS = 256  # compile and render show a spinner on stderr from this many hosts (terminal only)
@@ -69,7 +69,8 @@ def error_document(exc: BaseException, exit_code: int) -> dict[str, Any]:
 
     ``error.type`` is the exception's class (``StackLoadError``, ``LockHeld``, ``UsageError``, or
     ``InternalError`` for a bug), ``error.message`` what stderr says, ``error.exit_code`` the process's
-    exit code; an invalid stack adds ``error.problems`` (each ``{"rule", "path", "message", "hint"}``).
+    exit code; an invalid stack adds ``error.problems`` (each ``{"rule", "path", "message", "hint",
+    "severity"}``: the errors, then any warnings).
     """
     error: dict[str, Any] = {"type": type(exc).__name__, "message": str(exc), "exit_code": exit_code}
     if isinstance(exc, StackInvalid):
@@ -105,9 +106,10 @@ def _problem_group(problem: Problem) -> str:
 
 
 def print_problems(problems: Sequence[Problem], console: Console) -> None:
-    """Every problem, grouped by the stack section it is in (in order of first appearance)."""
+    """Every error, grouped by the stack section it is in (in order of first appearance), then every
+    warning (:func:`warning_lines`)."""
     groups: dict[str, list[Problem]] = {}
-    for p in problems:
+    for p in errors_of(problems):
         groups.setdefault(_problem_group(p), []).append(p)
     for name, items in groups.items():
         console.print(Text(f"{name} ({len(items)})", style="bold"))
@@ -120,12 +122,35 @@ def print_problems(problems: Sequence[Problem], console: Console) -> None:
             console.print(line, soft_wrap=True)
             if p.hint:
                 console.print(Text("      fix: ", style="cyan") + Text(p.hint), soft_wrap=True)
+    for text in warning_lines(problems):
+        console.print(text, soft_wrap=True)
+
+
+def warning_lines(problems: Sequence[Problem]) -> list[Text]:
+    """The warnings among ``problems``, after a ``warnings (n)`` heading: ``! <path>: warning: <message>``
+    and the fix. Empty when there are none."""
+    found = warnings_of(problems)
+    if not found:
+        return []
+    lines = [Text(f"warnings ({len(found)})", style="bold yellow")]
+    for p in found:
+        line = Text("  ! ", style="yellow")
+        line.append(p.path, style="bold")
+        line.append(": ")
+        line.append("warning: ", style="yellow")
+        line.append(p.message)
+        if p.rule:
+            line.append(f"  [{p.rule}]", style="dim")
+        lines.append(line)
+        if p.hint:
+            lines.append(Text("      fix: ", style="cyan") + Text(p.hint))
+    return lines
 
 
 def print_error(exc: DcinfraError) -> None:
     """The error on stderr: ``error: <message>``, or every problem of an invalid stack."""
     if isinstance(exc, StackInvalid):
-        n = len(exc.problems)
+        n = len(errors_of(exc.problems))
         where = f"{exc.source}: " if exc.source else ""
         err().print(
             Text("error: ", style="bold red") + Text(f"{where}{n} problem{'s' if n != 1 else ''} found"),

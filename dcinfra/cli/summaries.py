@@ -19,6 +19,7 @@ from dcinfra.cli.views import kv_grid, new_table, plural, section_title
 if TYPE_CHECKING:
     from dcinfra.pipeline import DestroyRecord, PreviewRecord, UpRecord
     from dcinfra.plan.diff import ObjectChange
+    from dcinfra.plan.moves import AddressMove
     from dcinfra.plan.removals import Removal
     from dcinfra.plan.types import Plan
     from dcinfra.sites import HostStatus
@@ -77,7 +78,13 @@ def render_catalog() -> RenderableType:
     switches = new_table("switch", "model", "radix>", "Gb/s>", "transport", "max MTU>", "power W>")
     for s in cat.SWITCHES.values():
         switches.add_row(
-            s.name, s.display, str(s.radix), str(s.port_gbps), s.transport, str(s.max_mtu), str(s.power_w)
+            s.name,
+            s.display,
+            str(s.radix),
+            str(s.port_gbps),
+            s.transport,
+            str(s.max_mtu),
+            "-" if s.power_w is None else str(s.power_w),  # None: no published figure read
         )
     profiles = new_table("profile", "GPUs", "compute NIC", "rails>", "cores>", "mem GB>", "kW>")
     for p in cat.NODE_PROFILES.values():
@@ -151,6 +158,8 @@ def up_summary(record: UpRecord) -> RenderableType:
         parts += _verify_tables(record.verify.report)
     for r in record.removed:
         parts.append(Text(f"- removed {r.host}: {'; '.join(r.holds) or 'nothing stateful'}", style="red"))
+    if record.moved:
+        parts.append(address_moves_text(record.moved, (), refused="moved as asked (--allow-address-change)"))
     if record.orphans:
         parts.append(
             Text(
@@ -211,6 +220,24 @@ def _removals_text(removals: Sequence[Removal]) -> Text:
     return text
 
 
+def address_moves_text(moves: Sequence[AddressMove], hints: Sequence[str], *, refused: str) -> Text:
+    """A loud block: each applied host's address the plan moves (with what binds to it), how to keep
+    them, and what ``up`` does about it (``refused``)."""
+    hosts = len({m.host for m in moves})
+    text = Text()
+    text.append(f"! the plan moves {len(moves)} address(es) of {hosts} applied host(s):", style="bold red")
+    for m in moves[:20]:
+        text.append(f"\n  - {m.render()}", style="red")
+    if len(moves) > 20:
+        text.append(f"\n  - ... and {len(moves) - 20} more", style="red")
+    if hints:
+        text.append("\n  to keep them:", style="yellow")
+        for h in hints:
+            text.append(f"\n    {h}")
+    text.append(f"\n  {refused}", style="yellow")
+    return text
+
+
 def preview_summary(record: PreviewRecord) -> RenderableType:
     """What ``up`` would change: hosts, the plan per object, removals and orphans, files, Ansible check
     mode, platform; then the verdict."""
@@ -230,6 +257,16 @@ def preview_summary(record: PreviewRecord) -> RenderableType:
         parts.extend(_plan_diff_lines(record.plan_changes))
     if record.removals:
         parts.append(_removals_text(record.removals))
+    if record.address_moves:
+        parts.append(
+            address_moves_text(
+                record.address_moves,
+                record.address_hints,
+                refused="up refuses without --allow-address-change",
+            )
+        )
+    for w in record.warnings:
+        parts.append(Text(f"! {w.render()}", style="yellow"))
     if record.orphans:
         text = Text("lab nodes of this stack that are in no plan: ", style="yellow")
         text.append(", ".join(record.orphans), style="bold yellow")

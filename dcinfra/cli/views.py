@@ -114,6 +114,11 @@ def render_plan_summary(plan: Plan) -> RenderableType:
     if plan.versions:
         parts.append(section_title("Versions"))
         parts.append(Text("  ".join(f"{k} {v}" for k, v in sorted(plan.versions.items()))))
+    if plan.warnings:  # last, where a reader stops: the plan builds, but these are worth a change
+        from dcinfra.cli.output import warning_lines
+
+        parts.append(Text(""))
+        parts.extend(warning_lines(plan.warnings))
     return Group(*parts)
 
 
@@ -384,6 +389,11 @@ def _security_section(plan: Plan) -> list[RenderableType]:
         ),
         ("rulesets", _rulesets_line(plan)),
     ]
+    for iso in s.isolation:
+        state = "isolated" if iso.isolated else "NOT ISOLATED by dcinfra"
+        rows.append((f"tenants: {iso.network} {iso.traffic}", f"{state} ({iso.mechanism}): {iso.detail}"))
+    for part in s.partitions:
+        rows.append((f"partition {part.tenant}", f"PKey {part.pkey}, {plural(len(part.members), 'port')}"))
     flows = new_table("flow", "from → to", "proto/ports", "network", "verdict", "decided by")
     for fl in s.flows:
         ports = ",".join(fl.ports) if fl.ports else "all"
@@ -440,6 +450,14 @@ def _verify_section(plan: Plan) -> list[RenderableType]:
             f"{v.training_steps} training steps, timeout {v.timeout_s} s",
         ),
     ]
+    if v.tenant is not None:
+        rows.append(
+            (
+                "tenant",
+                f"runs on tenant {v.tenant!r} only (tenant isolation: one benchmark group cannot span "
+                f"tenants); not benchmarked: {plural(len(v.unverified), 'host')}",
+            )
+        )
     st = v.storage
     if st is not None:
         who = "client.admin" if st.probe_admin else "the client key"

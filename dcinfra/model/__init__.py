@@ -1,5 +1,6 @@
 """The declarative model a stack file builds: typed, immutable, documented (pydantic v2)."""
 
+from dcinfra.model.addressing import HostAddresses, PoolAddresses
 from dcinfra.model.compute import Compute, Hardware, NodePool, Rack
 from dcinfra.model.fabric import ComputeFabric, Fabric, Network, RoceSettings
 from dcinfra.model.platform import GpuQuota, Kubernetes, Platform
@@ -24,6 +25,7 @@ __all__ = [
     "GpuQuota",
     "Hardware",
     "HdfsCluster",
+    "HostAddresses",
     "Kerberos",
     "Kubernetes",
     "LabSite",
@@ -31,6 +33,7 @@ __all__ = [
     "NodePool",
     "Placement",
     "Platform",
+    "PoolAddresses",
     "Rack",
     "RoceSettings",
     "Rollout",

@@ -8,6 +8,7 @@ stack it will become part of does not exist yet.
 
 from __future__ import annotations
 
+import inspect
 import sys
 import types
 import typing
@@ -19,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Strict, ValidationError
+
+from dcinfra.model.docs import fields_section
 
 _NUMBERS = (int, float, bool)
 
@@ -71,6 +74,14 @@ def _caller() -> tuple[str, int] | None:
     return None
 
 
+def _schema_description(schema: dict[str, Any], cls: type) -> None:
+    """The JSON Schema describes a class by its own docstring: the generated ``Fields`` section
+    repeats what the schema's properties already say."""
+    doc = cls.__dict__.get("__dcinfra_doc__")
+    if doc:
+        schema["description"] = inspect.cleandoc(doc)
+
+
 class Spec(BaseModel):
     """Base of the declarative model: frozen (hashable, safe to share) and rejecting unknown fields,
     so a typo such as ``cout=4`` is an error instead of a silently ignored argument.
@@ -81,10 +92,18 @@ class Spec(BaseModel):
     bool or a string where a number belongs is a bug in the stack, never something to convert. Every
     subclass gets this from :meth:`__pydantic_init_subclass__`; lists given for tuple fields are still
     accepted (only numbers and booleans are strict).
+
+    Every subclass's docstring also ends with a generated ``Fields`` section (each field's type,
+    default, what it allows in words, and its attribute docstring), so ``help(NodePool)`` and ``pydoc``
+    show per-field text: see :mod:`dcinfra.model.docs`.
     """
 
     model_config = ConfigDict(
-        frozen=True, extra="forbid", validate_default=True, use_attribute_docstrings=True
+        frozen=True,
+        extra="forbid",
+        validate_default=True,
+        use_attribute_docstrings=True,  # each field's docstring becomes its description (pydantic >= 2.7)
+        json_schema_extra=_schema_description,
     )
 
     @classmethod
@@ -99,6 +118,12 @@ class Spec(BaseModel):
                 changed = True
         if changed:
             cls.model_rebuild(force=True)
+        # help() and pydoc show __doc__: end it with the fields, documented (the original is kept for
+        # the JSON Schema and `dcinfra explain`).
+        own = cls.__dict__.get("__doc__") or ""
+        type.__setattr__(cls, "__dcinfra_doc__", own)
+        section = fields_section(cls)
+        type.__setattr__(cls, "__doc__", f"{inspect.cleandoc(own)}\n\n{section}\n" if own else f"{section}\n")
 
     def __init__(self, /, **data: Any) -> None:
         try:

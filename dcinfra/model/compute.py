@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from dcinfra.model.addressing import PoolAddresses
 from dcinfra.model.base import Spec
 from dcinfra.model.types import NAME as _NAME
 from dcinfra.model.types import CatalogKey, Label, Name
@@ -97,7 +98,16 @@ class NodePool(Spec):
     nodes_per_rack: int | None = Field(default=None, ge=1)
     """With ``racks``: how many nodes go in each before moving to the next; default: as the budget allows."""
     tenant: Label | None = None
-    """Tenant owning this pool (see ``Security.tenant_isolation``)."""
+    """Tenant owning this pool, e.g. ``"research"``; None: ``security.tenants`` decides, else no tenant.
+
+    A pool's tenant is one fact: declare it here *or* in ``Security.tenants`` (``Tenant.pools``),
+    whichever reads better; the two are merged. Naming the tenant here alone is enough (the tenant
+    exists because a pool names it; ``Tenant(name=...)`` adds nothing but a place to list pools).
+    Declaring it in both places is allowed when they agree; when they disagree, validation names both.
+    Shared services (Ceph, HDFS, Slurm controllers, the Kubernetes control plane) belong to no tenant:
+    leave their pools' ``tenant`` None. See ``Security.tenant_isolation``."""
+    addresses: PoolAddresses = PoolAddresses()
+    """Where its hosts sit on each network: a fixed block (``offset``, ``reserve``) and per-host pins."""
 
 
 class Compute(Spec):

@@ -64,7 +64,8 @@ class ComputeFabric(Spec):
     cidr: IPv4Network
     """Address space for the rails (IPoIB or RoCE interfaces); split evenly, one subnet per rail."""
     switch: CatalogKey
-    """Switch model from the catalog (``qm9700``, ``q3400``, ``sn5600``, ``lab-bridge``)."""
+    """Switch model from the catalog (``qm9700``, ``q3400``, ``sn5600``, ``sn5400``, ``lab-bridge``;
+    ``dcinfra catalog`` lists them all)."""
     radix: int | None = Field(default=None, ge=4)
     """Ports per switch at the fabric rate; default: the catalog value for ``switch``."""
     nodes_per_su: int = Field(default=32, ge=1)

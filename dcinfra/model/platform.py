@@ -31,20 +31,32 @@ class GpuQuota(Spec):
     Jobs go request -> LocalQueue (in the namespace) -> ClusterQueue (this tenant) -> admission within
     ``gpus`` (plus what it may borrow from idle quota of the other tenants) -> run.
 
+    When ``name`` is a tenant that owns pools (``security.tenants`` or ``NodePool.tenant``), the
+    ClusterQueue holds only the ResourceFlavors of that tenant's pools: its jobs land on its own nodes
+    only and it can neither borrow nor lend GPUs across tenants (borrowing is per flavor). Otherwise it
+    holds the pools no tenant owns (every compute pool when there are no tenants), shared with the
+    other such queues through the cohort, where ``borrowing_limit`` and ``lending_limit`` apply.
+
     Example::
 
-        GpuQuota(name="research", namespaces=["training"], gpus=192)
-        GpuQuota(name="serving", namespaces=["inference"], gpus=64, borrowing_limit=0)
+        GpuQuota(name="research", namespaces=["training"], gpus=64)
+        GpuQuota(name="serving", namespaces=["inference"], gpus=64, borrowing_limit=0, lending_limit=0)
     """
 
     name: DnsLabel
-    """Tenant name: names the ClusterQueue."""
+    """Tenant name, e.g. ``"research"``: names the ClusterQueue; a tenant of ``security.tenants`` (or
+    of a pool's ``tenant``) gets only its own pools' flavors."""
     namespaces: tuple[DnsLabel, ...] = Field(min_length=1)
     """Workload namespaces whose jobs count against this quota (each in at most one tenant)."""
     gpus: int = Field(ge=0)
-    """Nominal GPU quota, guaranteed to this tenant."""
+    """Nominal GPU quota, guaranteed to this tenant, e.g. ``64``."""
     borrowing_limit: int | None = Field(default=None, ge=0)
-    """GPUs it may borrow beyond ``gpus`` from idle quota of other tenants; None: no limit, 0: none."""
+    """GPUs it may borrow beyond ``gpus`` from idle quota of the other queues in the cohort (Kueue
+    ``borrowingLimit``); None: no limit, 0: never more than ``gpus``. It limits this tenant only: to
+    keep others off this tenant's idle GPUs, set ``lending_limit=0``."""
+    lending_limit: int | None = Field(default=None, ge=0)
+    """GPUs of its idle quota the other queues in the cohort may borrow (Kueue ``lendingLimit``, at
+    most ``gpus``); None: all of it, 0: none (its GPUs wait for its own jobs)."""
 
 
 class Kubernetes(Spec):

@@ -13,12 +13,8 @@ from typing import Literal
 from pydantic import Field
 
 from dcinfra.model.base import Spec
-from dcinfra.model.compute import NAME
 from dcinfra.model.storage import Placement
-from dcinfra.model.types import AbsPath
-
-# "UNLIMITED", minutes ("90"), or [days-]hours:minutes:seconds ("2-00:00:00", "12:00:00").
-TIME_LIMIT = r"^(UNLIMITED|INFINITE|[0-9]{1,6}|([0-9]{1,3}-)?[0-9]{1,2}:[0-9]{2}:[0-9]{2})$"  # ASCII digits
+from dcinfra.model.types import AbsPath, Label, Name, SlurmClusterName, SlurmTimeLimit
 
 
 class SlurmPartition(Spec):
@@ -29,13 +25,13 @@ class SlurmPartition(Spec):
         SlurmPartition(name="gpu", pools=["gpu"], default=True, max_time="2-00:00:00")
     """
 
-    name: str = Field(pattern=NAME)
+    name: Name
     """Partition name (``sbatch -p NAME``)."""
     pools: tuple[str, ...] = Field(min_length=1)
     """Pools whose compute hosts are in the partition."""
     default: bool = False
     """Jobs without ``-p`` go here; exactly one partition is the default (the first when none says so)."""
-    max_time: str = Field(default="UNLIMITED", pattern=TIME_LIMIT)
+    max_time: SlurmTimeLimit = "UNLIMITED"
     """Longest run time of a job: ``UNLIMITED``, minutes, or ``[days-]hh:mm:ss``."""
 
 
@@ -49,7 +45,7 @@ class SlurmTenant(Spec):
         SlurmTenant(name="team-a", fairshare=60, max_gpus=64)
     """
 
-    name: str = Field(pattern=r"^[a-z][a-z0-9-]*$")
+    name: Label
     """A tenant declared in ``security.tenants``."""
     fairshare: int = Field(default=1, ge=1, le=1_000_000)
     """Fair-share weight of the tenant's account (relative to the other tenants)."""
@@ -92,7 +88,7 @@ class Slurm(Spec):
 
     kind: Literal["slurm"] = "slurm"
     """Scheduler kind (Slurm is the one supported)."""
-    cluster_name: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9_]{0,39}$")
+    cluster_name: SlurmClusterName | None = None
     """``ClusterName``; default: the stack name (``-`` turned into ``_``)."""
     controller: Placement
     """Where slurmctld runs: one host, or two (the second is the backup controller)."""

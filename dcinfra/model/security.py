@@ -80,15 +80,24 @@ class SshPolicy(Spec):
 class Tenant(Spec):
     """A tenant: the pools it owns.
 
+    This is where tenants are declared. A pool's owner is one fact, given once: either here in
+    ``pools`` (recommended: the whole tenancy reads in one place) or on the pool as
+    ``NodePool(tenant=...)``; the planner merges both. A tenant that only pools name needs no entry
+    here; an entry without ``pools`` is fine when pools name it. Pools of shared services (Ceph, HDFS,
+    Slurm controllers, Kubernetes control plane) belong to no tenant.
+
     Example::
 
-        Tenant(name="team-a", pools=["gpu-a"])
+        Tenant(name="research", pools=["gpu-research"])
+        Tenant(name="prod")  # its pools say NodePool(..., tenant="prod")
     """
 
     name: Label
-    """Tenant name."""
-    pools: tuple[Name, ...] = Field(min_length=1)
-    """Pools it owns."""
+    """Tenant name, e.g. ``"research"``: also the name of its Kueue ClusterQueue
+    (``GpuQuota.name``) and Slurm account (``SlurmTenant.name``)."""
+    pools: tuple[Name, ...] = ()
+    """Pools it owns, e.g. ``["gpu-research"]``; empty: the pools whose ``NodePool.tenant`` names it.
+    A pool listed here needs no ``tenant`` of its own (if it has one, it must be this tenant)."""
 
 
 class Security(Spec):
@@ -117,8 +126,15 @@ class Security(Spec):
     ssh: SshPolicy = SshPolicy()
     """SSH policy."""
     tenants: tuple[Tenant, ...] = ()
-    """Tenants and the pools they own."""
+    """Tenants and the pools they own (merged with ``NodePool.tenant``)."""
     tenant_isolation: bool = False
-    """Deny all traffic between hosts of different tenants (before any rule)."""
+    """Drop all traffic between hosts of different tenants, on every network, before any rule (so no
+    rule and no ``allow_required_flows`` can open it). The stack's own flows stay within a tenant: the
+    benchmark's traffic is required between hosts of one tenant only, and shared services (SSH from the
+    management network, Ceph, HDFS, Slurm, the Kubernetes control plane) run on pools that belong to no
+    tenant, which every tenant reaches. How each network is isolated is in the plan
+    (``SecurityPlan.isolation``): nftables for IP traffic; on the compute fabric, one InfiniBand
+    partition (PKey) per tenant, while RoCE RDMA bypasses the host firewall and is not isolated by
+    dcinfra (separate tenants on the switches with VLANs/VRFs)."""
     allow_required_flows: bool = True
     """Allow the flows the stack needs automatically (after your rules)."""

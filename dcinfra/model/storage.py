@@ -165,8 +165,18 @@ class HdfsCluster(Spec):
     """Kerberos authentication and encrypted data transfer."""
     kerberos: Kerberos | None = None
     """Required when ``secure``."""
+    secondary: Placement | None = None
+    """A checkpointing SecondaryNameNode host (count 1; not the NameNode's): it merges the edit log
+    into a new fsimage every hour, so a NameNode restart replays one hour of edits, not all of them,
+    and a copy of the namespace lives on a second host. None: no checkpoints between restarts."""
+    failed_volumes_tolerated: int | None = Field(default=None, ge=0)
+    """``dfs.datanode.failed.volumes.tolerated``: data dirs a DataNode may lose and keep serving
+    (fewer than ``data_dirs``). None: half of them, rounded down (0 with one dir: Hadoop's default,
+    where any failed volume stops the DataNode)."""
     network: NetworkName = "storage"
-    """Network HDFS binds to."""
+    """Network HDFS binds to: the NameNode's RPC and HTTP addresses are its name on this network
+    (``<host>-<network>`` in the rendered /etc/hosts), so DataNodes and clients reach it, and register,
+    there."""
     hadoop_version: PatchVersion = "3.3.6"
     """Hadoop release the rendered properties target."""
     artifact: ArtifactSource | None = None

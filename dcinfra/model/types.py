@@ -66,6 +66,9 @@ class Format:
         self._compiled = re.compile(regex, re.ASCII)
         assert self._compiled.fullmatch(example), f"{what}: the example {example!r} does not fit"
 
+    def __repr__(self) -> str:  # shown in help()'s signature line
+        return f"Format({self.what!r})"
+
     def problem(self, value: str) -> str | None:
         """Why ``value`` does not fit, or None when it does."""
         matched = self._compiled.fullmatch(value) is not None
@@ -105,6 +108,21 @@ class Format:
         js = handler(schema)
         js.update(pattern=f"^(?:{self.regex})$", examples=[self.example])
         return js
+
+
+def format_of(metadata: object) -> Format | None:
+    """The :class:`Format` among a field's or an ``Annotated`` type's metadata, if any."""
+    if isinstance(metadata, Format):
+        return metadata
+    if isinstance(metadata, list | tuple):
+        return next((m for m in metadata if isinstance(m, Format)), None)
+    return None
+
+
+def described(fmt: Format) -> str:
+    """What a strict type allows, in words, with an example: the text help, ``dcinfra explain`` and a
+    rejected value's ``fix:`` line show (never the regular expression)."""
+    return f"{fmt.what}: {fmt.allowed}; e.g. {fmt.example!r}"
 
 
 # --- structural checks -------------------------------------------------------------------------------
@@ -501,3 +519,55 @@ BridgePrefix = Annotated[
     ),
 ]
 """The lab's host-side bridge/veth name prefix."""
+
+SlurmTimeLimit = Annotated[
+    str,
+    Strict(),
+    Format(
+        "a Slurm time limit",
+        r"UNLIMITED|INFINITE|[0-9]{1,6}|(?:[0-9]{1,3}-)?[0-9]{1,2}:[0-9]{2}:[0-9]{2}",
+        "'UNLIMITED', minutes ('90') or [days-]hours:minutes:seconds ('12:00:00', '2-00:00:00'), in ASCII "
+        "digits",
+        "2-00:00:00",
+    ),
+]
+"""A Slurm time limit (``MaxTime``): ``UNLIMITED``, minutes, or ``[days-]hh:mm:ss``."""
+
+SlurmClusterName = Annotated[
+    str,
+    Strict(),
+    Format(
+        "a Slurm cluster name",
+        r"[a-z][a-z0-9_]{0,39}",
+        "1-40 lower-case letters, digits and '_', starting with a letter (Slurm names its accounting "
+        "tables after it)",
+        "h100_su",
+    ),
+]
+"""A Slurm ``ClusterName``."""
+
+# --- the GPU driver stack (issue 12) ------------------------------------------------------------------
+
+DriverVersion = Annotated[
+    str,
+    Strict(),
+    Format(
+        "an NVIDIA driver version",
+        r"[0-9]{3}\.[0-9]{1,3}(?:\.[0-9]{1,3})?",
+        "branch.minor[.patch] in ASCII digits, as NVIDIA publishes it",
+        "580.95.05",
+    ),
+]
+"""An exact NVIDIA driver version (``580.95.05``): the branch is its first number."""
+
+TorchCudaVariant = Annotated[
+    str,
+    Strict(),
+    Format(
+        "a torch CUDA build",
+        r"cu[0-9]{3}|cpu",
+        "'cu' and the CUDA major.minor without the dot ('cu126', 'cu130'), or 'cpu'",
+        "cu130",
+    ),
+]
+"""A PyTorch wheel variant: the local tag and index name (``cu130`` -> download.pytorch.org/whl/cu130)."""

@@ -14,6 +14,9 @@ cause):
   many did not fit, and those hosts get no address rather than one past the network's end;
 - **one fix, one problem**: more than :data:`FOLD_AFTER` problems of the same rule with the same fix
   (25,000 racks over the same budget) are folded into the first, which says how many were suppressed;
+- **warnings last**: a rule's ``Problem(severity="warning")`` (every Ceph monitor in one rack) never
+  stops planning; it follows the errors, and a plan compiled with warnings only carries them
+  (``Plan.warnings``) for ``plan`` and ``up`` to show;
 - :func:`validate` plans only what can find a problem: the fabric's cabling, host records, firewall
   rulesets and Slurm node lines are built by :func:`compile_plan` alone. A Kubernetes platform is
   checked (:func:`~dcinfra.plan.platform.check_platform`) on the few facts of the plan its checks
@@ -30,15 +33,16 @@ from contextlib import contextmanager
 from dataclasses import replace
 
 from dcinfra.catalog import GPUS, NICS, SWITCHES
-from dcinfra.errors import Problem, StackInvalid
+from dcinfra.errors import Problem, StackInvalid, errors_of, warnings_of
 from dcinfra.model.compute import Rack
 from dcinfra.model.site import BareMetalSite
 from dcinfra.model.stack import Stack
 from dcinfra.plan import fabric as fabric_mod
 from dcinfra.plan import scheduler as scheduler_mod
 from dcinfra.plan import security as security_mod
+from dcinfra.plan.addressing import assign_addresses, rail_subnets
 from dcinfra.plan.checks import Ctx, check_gates, check_stack
-from dcinfra.plan.hosts import Draft, assign_addresses, make_hosts, place, rail_subnets
+from dcinfra.plan.hosts import Draft, make_hosts, place, pool_owners
 from dcinfra.plan.nccl import nccl_env
 from dcinfra.plan.platform import PlatformInputs, check_platform, plan_platform
 from dcinfra.plan.registry import needed_flows
@@ -146,7 +150,19 @@ def _validate_plan(
         networks=_networks(stack, drafts, _interfaces(stack)),
         rail_hosts=tuple(sum(n for k, n in per_host.items() if k > r) for r in range(most)),
         ceph=ceph,
+        owned=_owned_gpus(stack, compute),
     )
+
+
+def _owned_gpus(stack: Stack, compute: list[Draft]) -> dict[str, int]:
+    """GPUs of the compute drafts per owning tenant ("" for pools of no tenant), as the host records
+    would count them (:func:`dcinfra.plan.platform.kueue.owned_gpus`)."""
+    owners = pool_owners(stack)
+    out: dict[str, int] = {}
+    for d in compute:
+        t = owners.get(d.pool.name, "")
+        out[t] = out.get(t, 0) + d.hw.gpu_count
+    return out
 
 
 def _build(
@@ -166,7 +182,10 @@ def _build(
     rail_ifaces = [
         _rail_iface(stack, r) for r in range(max((len(d.rail_addresses) for d in drafts), default=0))
     ]
-    hosts = tuple(_host(stack, d, ifaces, attach, assignment[d.name], rail_ifaces) for d in drafts)
+    owners = pool_owners(stack)  # NodePool.tenant and Tenant.pools merged
+    hosts = tuple(_host(stack, d, ifaces, attach, assignment[d.name], rail_ifaces, owners) for d in drafts)
+    iso, partitions = security_mod.isolation(stack, hosts, fabric[0].kind if fabric else None)
+    security = replace(security, isolation=iso, partitions=partitions)
     networks = _networks(stack, drafts, ifaces)
     in_rack: dict[str, list[Draft]] = {}
     for d in drafts:
@@ -194,7 +213,8 @@ def _build(
         storage=StoragePlan(ceph=ceph, hdfs=hdfs),
         security=security,
         verify=plan_verify(stack, hosts, fabric[0] if fabric else None, ceph),
-        versions={k: str(v) for k, v in stack.versions.model_dump().items()},
+        # Unset optional pins (doca_ofed=None) are left out: roles read a missing key as not pinned.
+        versions={k: str(v) for k, v in stack.versions.model_dump().items() if v is not None},
         ssh_user=stack.site.ssh_user if isinstance(stack.site, BareMetalSite) else "root",
         rollout=plan_rollout(stack),
         slurm=slurm,
@@ -272,6 +292,7 @@ def _host(
     attach: dict[tuple[str, int], tuple[str, int]],
     firewall: str,
     rail_ifaces: list[tuple[str, str]],
+    owners: dict[str, str],
 ) -> HostPlan:
     rails = []
     prefix = stack.fabric.compute.cidr.prefixlen if stack.fabric.compute else 0
@@ -300,7 +321,7 @@ def _host(
         cpu_cores=d.hw.cpu_cores,
         memory_gb=d.hw.memory_gb,
         power_kw=d.hw.power_kw,
-        tenant=d.pool.tenant,
+        tenant=owners.get(d.pool.name),
         bmc_address=d.bmc,
         nccl_env=nccl_env(stack, d, tuple(rails), host_ifaces),
         firewall=firewall,
@@ -389,7 +410,9 @@ def _check_all(stack: Stack, *, full: bool) -> tuple[list[Problem], Plan | None]
         # Nothing else is checked or planned: every later finding would follow from this one.
         hint = "; the other checks run once the stack fits its site"
         return [replace(p, hint=p.hint + hint) for p in gate], None
-    problems = check_stack(stack, ctx)
+    found = check_stack(stack, ctx)
+    # Warnings never stop planning: they are kept aside and reported after the errors.
+    problems, warnings = errors_of(found), warnings_of(found)
     planner: list[Problem] = []
     # The rules have all run: the planner goes on with the hosts they placed (made once, not twice).
     plan: Plan | None = None
@@ -408,19 +431,24 @@ def _check_all(stack: Stack, *, full: bool) -> tuple[list[Problem], Plan | None]
             plan = replace(plan, platform=plan_platform(stack, plan, problems))
         elif inputs is not None:
             check_platform(stack, inputs, problems)
-    return fold(problems), (plan if not problems else None)
+    if problems:
+        return fold(problems) + warnings, None
+    return warnings, (replace(plan, warnings=tuple(warnings)) if plan is not None else None)
 
 
 def validate(stack: Stack) -> list[Problem]:
-    """Every problem with ``stack``, from the model-level checks and from planning. Touches nothing."""
+    """Every problem with ``stack``, from the model-level checks and from planning: the errors, then
+    the warnings (``Problem.severity``; :func:`~dcinfra.errors.errors_of` keeps the errors, which alone
+    make it invalid). Touches nothing."""
     # Only what can find a problem is planned: no host records, firewall rulesets, cables or platform
     # records, whose building only makes the plan's output (a platform is checked on what it reads).
     return _check(stack, full=False)[0]
 
 
 def compile_plan(stack: Stack) -> Plan:
-    """The Plan for ``stack``; raises :class:`StackInvalid` listing every problem."""
+    """The Plan for ``stack``; raises :class:`StackInvalid` listing every problem when there is an
+    error. Warnings alone do not stop it: they are on the plan (``Plan.warnings``)."""
     problems, plan = _check(stack)
-    if problems or plan is None:
+    if errors_of(problems) or plan is None:
         raise StackInvalid(problems)
     return plan

@@ -140,32 +140,94 @@ def flows(stack: Stack, drafts: Sequence[Draft]) -> list[Need]:
             ROLE_CONTROLLER,
             scope=host,
         ),
-        # slurmctld launches job steps on slurmd; slurmd forwards messages to slurmd (the fan-out tree).
-        Need(
-            "slurmd",
-            ctl | nodes,
-            nodes,
-            "tcp",
-            (PORTS["slurmd"],),
-            NETWORK,
-            "slurm controllers and nodes",
-            ROLE_COMPUTE,
-            scope=host,
-        ),
-        # srun (in a batch script on a compute node, or on a controller) listens in SrunPortRange for
-        # its tasks' I/O and for slurmctld's replies.
-        Need(
-            "srun",
-            ctl | nodes,
-            ctl | nodes,
-            "tcp",
-            (PORTS["srun"],),
-            NETWORK,
-            "slurm controllers and nodes",
-            "srun on slurm hosts",
-            scope=host,
-        ),
     ]
+    groups = _node_groups(stack, drafts, nodes)
+    if len(groups) == 1:
+        out += [
+            # slurmctld launches job steps on slurmd; slurmd forwards messages to slurmd (the fan-out tree).
+            Need(
+                "slurmd",
+                ctl | nodes,
+                nodes,
+                "tcp",
+                (PORTS["slurmd"],),
+                NETWORK,
+                "slurm controllers and nodes",
+                ROLE_COMPUTE,
+                scope=host,
+            ),
+            # srun (in a batch script on a compute node, or on a controller) listens in SrunPortRange for
+            # its tasks' I/O and for slurmctld's replies.
+            Need(
+                "srun",
+                ctl | nodes,
+                ctl | nodes,
+                "tcp",
+                (PORTS["srun"],),
+                NETWORK,
+                "slurm controllers and nodes",
+                "srun on slurm hosts",
+                scope=host,
+            ),
+        ]
+    else:
+        # Tenant isolation: the controllers (no tenant) reach every node and every node reaches them;
+        # node-to-node traffic (slurmd's fan-out, a job's tasks to its srun) stays within a tenant, as
+        # a tenant's jobs run on its own partitions.
+        out += [
+            Need(
+                "slurmd",
+                ctl,
+                nodes,
+                "tcp",
+                (PORTS["slurmd"],),
+                NETWORK,
+                "slurm controllers",
+                ROLE_COMPUTE,
+                scope=host,
+            ),
+            Need(
+                "srun",
+                ctl | nodes,
+                ctl,
+                "tcp",
+                (PORTS["srun"],),
+                NETWORK,
+                "slurm controllers and nodes",
+                "srun on slurm controllers",
+                scope=host,
+            ),
+        ]
+        for tenant, group in groups:
+            suffix, desc = (
+                (f"-{tenant}", f"slurm nodes of tenant {tenant}")
+                if tenant
+                else ("-no-tenant", "slurm nodes of no tenant")
+            )
+            out += [
+                Need(
+                    f"slurmd{suffix}",
+                    group,
+                    group,
+                    "tcp",
+                    (PORTS["slurmd"],),
+                    NETWORK,
+                    desc,
+                    desc,
+                    scope=host,
+                ),
+                Need(
+                    f"srun{suffix}",
+                    ctl | group,
+                    group,
+                    "tcp",
+                    (PORTS["srun"],),
+                    NETWORK,
+                    f"slurm controllers and {desc}",
+                    f"srun on {desc}",
+                    scope=host,
+                ),
+            ]
     if dbd:
         out.append(
             Need(
@@ -181,6 +243,21 @@ def flows(stack: Stack, drafts: Sequence[Draft]) -> list[Need]:
             )
         )
     return out
+
+
+def _node_groups(
+    stack: Stack, drafts: Sequence[Draft], nodes: frozenset[str]
+) -> list[tuple[str | None, frozenset[str]]]:
+    """slurmd hosts that talk among themselves: all of them, or with tenant isolation one group per
+    tenant (nodes of no tenant together), in plan order."""
+    if not stack.security.tenant_isolation:
+        return [(None, nodes)]
+    owner = pool_owners(stack)
+    groups: dict[str | None, set[str]] = {}
+    for d in drafts:
+        if d.name in nodes:
+            groups.setdefault(owner.get(d.pool.name), set()).add(d.name)
+    return [(t, frozenset(g)) for t, g in groups.items()] or [(None, nodes)]
 
 
 def _gpu_type(gpu: str) -> str:
@@ -306,6 +383,7 @@ def plan_slurm(
                 "slurm.version",
             )
         )
+    _tenant_partitions(stack, problems)
     if not full:
         return None
     gres_pools = set(s.gres_pools) if s.gres_pools is not None else None
@@ -361,4 +439,42 @@ def plan_slurm(
         epilog=s.epilog,
         ports=dict(PORTS),
         network=NETWORK,
+        tree_width=_tree_width(stack, len(compute)),
     )
+
+
+# slurm.conf(5), Slurm 22.05, TreeWidth: slurmd daemons forward slurmctld's messages in a tree of this
+# fan-out (default 50, at most 65533); slurmctld contacts at most TreeWidth nodes itself.
+TREE_WIDTH_DEFAULT = 50
+TREE_WIDTH_MAX = 65533
+
+
+def _tree_width(stack: Stack, nodes: int) -> int | None:
+    """``TreeWidth`` under tenant isolation: as wide as the nodes (up to Slurm's maximum), so slurmctld
+    reaches every slurmd itself and no slurmd forwards its messages to another tenant's slurmd, which
+    isolation drops. None (Slurm's default) otherwise, or when the default already covers every node."""
+    if not stack.security.tenant_isolation or nodes <= TREE_WIDTH_DEFAULT:
+        return None
+    return min(nodes, TREE_WIDTH_MAX)
+
+
+def _tenant_partitions(stack: Stack, problems: list[Problem]) -> None:
+    """``slurm.partitions``: under tenant isolation a partition over pools of two tenants would run jobs
+    whose nodes cannot reach each other."""
+    if not stack.security.tenant_isolation:
+        return
+    owner = pool_owners(stack)
+    assert stack.scheduler is not None
+    for i, p in enumerate(stack.scheduler.partitions):
+        tenants = sorted({owner[pool] for pool in p.pools if pool in owner})
+        if len(tenants) > 1:
+            by = ", ".join(f"{pool!r} ({owner.get(pool, 'no tenant')})" for pool in p.pools)
+            problems.append(
+                Problem(
+                    f"scheduler.partitions[{i}].pools",
+                    f"partition {p.name!r} spans tenants {' and '.join(map(repr, tenants))} (pools {by}), "
+                    "but tenant_isolation drops traffic between their hosts: a job on both cannot run",
+                    "give each tenant its own partitions (one per pool when partitions are not declared)",
+                    "slurm.partitions",
+                )
+            )

@@ -9,7 +9,14 @@ the first matching entry decides, in this order:
 4. the default (drop or accept).
 
 A needed flow that entry 1 or 2 drops, or that only the default would decide under default deny
-(with ``allow_required_flows=False``), is a validation problem naming the rule and the flow.
+(with ``allow_required_flows=False``), is a validation problem naming what decided it, the flow, and the
+fix for that cause (no rule can open what isolation drops: isolation comes first).
+
+With tenant isolation the layers declare their host-to-host flows per tenant (the benchmark's
+``bench-*-<tenant>``, Slurm's ``slurmd-<tenant>``), so none needs to cross tenants; shared services run
+on pools of no tenant, which isolation leaves alone. :func:`isolation` states per network how tenants
+are kept apart: nftables for IP; for RDMA, which bypasses nftables, InfiniBand partitions (one PKey per
+tenant) or, on RoCE, a plain statement that dcinfra does not isolate it.
 """
 
 from __future__ import annotations
@@ -24,7 +31,14 @@ from dcinfra.plan.addresses import covering_cidrs
 from dcinfra.plan.flows import Need
 from dcinfra.plan.hosts import Draft, pool_owners
 from dcinfra.plan.registry import needed_flows
-from dcinfra.plan.types import FirewallRule, Flow, SecurityPlan
+from dcinfra.plan.types import (
+    FirewallRule,
+    Flow,
+    HostPlan,
+    IbPartition,
+    NetworkIsolation,
+    SecurityPlan,
+)
 
 
 def _port_range(p: int | str) -> tuple[int, int]:
@@ -184,8 +198,7 @@ def evaluate(
                     why.split(" ", 1)[0],
                     f"blocks flow {need.name!r} ({need.protocol}/{ports} from {need.src_desc} to "
                     f"{need.dst_desc} on the {need.network} network), e.g. {example}; decided by {why}",
-                    "the stack needs this flow: narrow or reorder the rule, allow it explicitly, or set "
-                    "allow_required_flows=True",
+                    _blocked_hint(policy, why, src_host, dst_host),
                     "security.blocks-flow",
                 )
             )
@@ -204,6 +217,28 @@ def evaluate(
             )
         )
     return flows
+
+
+def _blocked_hint(policy: Policy, why: str, src: str | None, dst: str) -> str:
+    """How to unblock a needed flow, by what blocked it (each cause has its own fix)."""
+    if why.startswith("security.tenant_isolation"):
+        sides = [h for h in (src, dst) if h is not None and policy.tenant.get(h)]
+        owned = ", ".join(f"pool {policy.drafts[h].pool.name!r} (tenant {policy.tenant[h]!r})" for h in sides)
+        return (
+            "tenant isolation drops traffic between tenants before any rule, so no rule and no "
+            "allow_required_flows can open it; this flow crosses tenants: shared services belong to "
+            f"no tenant, so take the serving side out of its tenant ({owned}), put both pools in one "
+            "tenant, or set tenant_isolation=False"
+        )
+    if why.startswith("security.rules"):
+        return (
+            "the stack needs this flow: narrow or reorder the rule, or allow the flow with a rule "
+            "placed before it"
+        )
+    return (
+        "the stack needs this flow and only the default decides it: set allow_required_flows=True, "
+        "or allow it with a rule"
+    )
 
 
 def compile_rulesets(
@@ -329,3 +364,86 @@ def build(
         ssh_permit_root_login=ssh.permit_root_login,
         ssh_max_auth_tries=ssh.max_auth_tries,
     ), assignment
+
+
+# InfiniBand partitions: OpenSM keeps 0x7fff for its default partition; tenants get 0x0001, 0x0002, ...
+# in declaration order (security.tenants, then pools naming a tenant), so adding a tenant at the end
+# moves no existing PKey. Syntax and semantics: https://github.com/linux-rdma/opensm/blob/master/doc/partition-config.txt
+FIRST_PKEY = 0x0001
+
+
+def tenant_order(stack: Stack) -> list[str]:
+    """Tenants that own pools, in declaration order: ``security.tenants``, then pools' ``tenant``."""
+    owners = set(pool_owners(stack).values())
+    names = [t.name for t in stack.security.tenants] + [
+        p.tenant for p in stack.compute.pools if p.tenant is not None
+    ]
+    return [t for t in dict.fromkeys(names) if t in owners]
+
+
+def isolation(
+    stack: Stack, hosts: Sequence[HostPlan], fabric_kind: str | None
+) -> tuple[tuple[NetworkIsolation, ...], tuple[IbPartition, ...]]:
+    """With ``tenant_isolation``: how each network keeps tenants apart, and the InfiniBand partitions.
+
+    IP traffic on every network meets the hosts' nftables input chains, which drop other tenants'
+    addresses (:func:`compile_rulesets`). RDMA does not: the HCA moves the data without the kernel's
+    IP stack, so on the compute fabric it needs the fabric's own separation: InfiniBand partitions
+    (one PKey per tenant, its hosts' ports full members, enforced by the HCAs and switches), or for
+    RoCE switch-side VLANs/VRFs, which dcinfra does not configure: the plan says so.
+    """
+    if not stack.security.tenant_isolation:
+        return (), ()
+    out = [
+        NetworkIsolation(
+            net,
+            "ip",
+            "nftables",
+            True,
+            "each host's input chain drops every address of the other tenants' hosts before any rule",
+        )
+        for net, decl in (("management", stack.fabric.management), ("storage", stack.fabric.storage))
+        if decl is not None
+    ]
+    parts: list[IbPartition] = []
+    if fabric_kind is not None:
+        out.append(
+            NetworkIsolation(
+                "compute",
+                "ip",
+                "nftables",
+                True,
+                "each host's input chain drops the other tenants' rail addresses (IPoIB or RoCE IP, "
+                "TCP and UDP)",
+            )
+        )
+        if fabric_kind == "infiniband":
+            for i, tenant in enumerate(tenant_order(stack)):
+                members = tuple((h.name, r.hca) for h in hosts if h.tenant == tenant for r in h.rails)
+                if members:
+                    parts.append(IbPartition(tenant, f"0x{FIRST_PKEY + i:04x}", members))
+            out.append(
+                NetworkIsolation(
+                    "compute",
+                    "rdma",
+                    "ib-partitions",
+                    True,
+                    f"{len(parts)} InfiniBand partitions, one PKey per tenant with its hosts' ports as "
+                    "full members (opensm/partitions.conf); the default partition keeps them as limited "
+                    "members only, so ports of different tenants cannot talk. The hosts' IPoIB and NCCL "
+                    "must use the tenant's PKey (NCCL_IB_PKEY), which dcinfra does not set yet",
+                )
+            )
+        elif fabric_kind == "roce":
+            out.append(
+                NetworkIsolation(
+                    "compute",
+                    "rdma",
+                    "none",
+                    False,
+                    "RDMA over RoCE (UDP 4791, handled by the NIC) bypasses nftables, so tenants' RDMA "
+                    "traffic can cross the compute fabric; dcinfra does not configure the switches: "
+                    "separate the tenants there (one VLAN or VRF per tenant on the rail ports)",
+                )
+            )
+    return tuple(out), tuple(parts)

@@ -27,6 +27,15 @@ CEPH_DAEMON_PORTS = ("6800-7300",)
 # Source: https://hadoop.apache.org/docs/r3.3.6/hadoop-project-dist/hadoop-hdfs/hdfs-default.xml
 HDFS_NAMENODE_PORTS = ("8020", "9870")
 HDFS_DATANODE_PORTS = ("9864", "9866", "9867")
+HDFS_SECONDARY_HTTP = "9868"
+HDFS_CHECKPOINT_DIRS = ("/var/lib/hadoop/namesecondary",)
+
+
+def service_name(host: str, network: str) -> str:
+    """``host``'s name on ``network`` in the rendered /etc/hosts (see dcinfra.render.access)."""
+    if network == "management":
+        return host
+    return f"{host}-r0" if network == "compute" else f"{host}-{network}"
 
 
 def ceph_flows(stack: Stack, drafts: Sequence[Draft]) -> list[Need]:
@@ -74,7 +83,9 @@ def hdfs_flows(stack: Stack, drafts: Sequence[Draft]) -> list[Need]:
     hdfs = stack.storage.hdfs
     if hdfs is None:
         return []
-    users = with_roles(drafts, "hdfs-namenode", "hdfs-datanode", "compute")
+    # The SecondaryNameNode fetches the fsimage and edits from the NameNode and uploads the merged
+    # image back, over the NameNode's RPC and HTTP ports.
+    users = with_roles(drafts, "hdfs-namenode", "hdfs-datanode", "hdfs-secondary", "compute")
     who = "hdfs nodes and compute clients"
     nn, dn = with_roles(drafts, "hdfs-namenode"), with_roles(drafts, "hdfs-datanode")
     return [
@@ -298,6 +309,30 @@ def ceph_deployer(stack: Stack) -> str:
 HDFS_NAMENODE_RPC = 8020
 
 
+def _secondary(
+    hdfs: HdfsCluster, drafts: list[Draft], namenode: Draft, problems: list[Problem]
+) -> Draft | None:
+    """The SecondaryNameNode host: one, and not the NameNode (a checkpoint on the same host guards
+    nothing)."""
+    if hdfs.secondary is None:
+        return None
+    path = "storage.hdfs.secondary"
+    found = resolve(hdfs.secondary, path, drafts, problems)
+    if len(found) != 1 or found[0] is namenode:
+        if found:
+            why = (
+                f"selects {len(found)} hosts; there is one SecondaryNameNode"
+                if len(found) != 1
+                else f"selects the NameNode's host {namenode.name!r}: its checkpoints would share its fate"
+            )
+            problems.append(
+                Problem(path, why, "select one host other than the NameNode (hosts=[...])", "hdfs.secondary")
+            )
+        return None
+    found[0].roles.add("hdfs-secondary")
+    return found[0]
+
+
 def plan_hdfs(
     stack: Stack, hdfs: HdfsCluster, drafts: list[Draft], problems: list[Problem]
 ) -> HdfsPlan | None:
@@ -321,27 +356,38 @@ def plan_hdfs(
     for d in dns:
         d.roles.add("hdfs-datanode")
     namenode = nn[0]
+    snn = _secondary(hdfs, drafts, namenode, problems)
     addr = namenode.addresses.get(hdfs.network) or namenode.addresses.get("management", "")
+    members = [namenode, *dns, *([snn] if snn else [])]
+    names = {d.name: service_name(d.name, hdfs.network) for d in members}
+    addresses = {d.name: ip for d in members if (ip := d.addresses.get(hdfs.network))}
+    nn_name = names[namenode.name]
     rack_map: dict[str, str] = {}
     if hdfs.rack_awareness:
+        # The NameNode resolves a DataNode's rack from the address it registered from (and that
+        # address's name): both on the HDFS network.
         for d in dns:
-            rack_map[d.name] = f"/{d.rack}"
-            ip = d.addresses.get(hdfs.network)
-            if ip:
-                rack_map[ip] = f"/{d.rack}"
+            rack_map[names[d.name]] = f"/{d.rack}"
+            if d.name in addresses:
+                rack_map[addresses[d.name]] = f"/{d.rack}"
+    data_dirs = len(hdfs.data_dirs)
+    tolerated = hdfs.failed_volumes_tolerated
     core = {
-        "fs.defaultFS": f"hdfs://{namenode.name}:{HDFS_NAMENODE_RPC}",
+        "fs.defaultFS": f"hdfs://{nn_name}:{HDFS_NAMENODE_RPC}",
         "hadoop.tmp.dir": "/var/lib/hadoop/tmp",
     }
     site = {
         "dfs.replication": str(hdfs.replication),
         "dfs.namenode.name.dir": ",".join(f"file://{p}" for p in hdfs.name_dirs),
         "dfs.datanode.data.dir": ",".join(f"file://{p}" for p in hdfs.data_dirs),
-        "dfs.namenode.rpc-address": f"{namenode.name}:{HDFS_NAMENODE_RPC}",
-        "dfs.namenode.http-address": f"{namenode.name}:9870",
+        "dfs.namenode.rpc-address": f"{nn_name}:{HDFS_NAMENODE_RPC}",
+        "dfs.namenode.http-address": f"{nn_name}:9870",
         "dfs.datanode.address": "0.0.0.0:9866",
         "dfs.datanode.http.address": "0.0.0.0:9864",
         "dfs.datanode.ipc.address": "0.0.0.0:9867",
+        # A DataNode keeps serving with up to this many failed data dirs (Hadoop refuses to start one
+        # whose value is not below its number of dirs; its default, 0, stops it at the first failure).
+        "dfs.datanode.failed.volumes.tolerated": str(data_dirs // 2 if tolerated is None else tolerated),
         # Never let a re-run reformat an existing namespace (Hadoop refuses `-format` when true).
         "dfs.reformat.disabled": "true",
         "dfs.permissions.enabled": "true",
@@ -349,6 +395,13 @@ def plan_hdfs(
         # blocks are re-replicated elsewhere first. The role keeps the file (empty when none is).
         "dfs.hosts.exclude": "/etc/hadoop/dfs.exclude",
     }
+    if snn is not None:
+        # The SecondaryNameNode's HTTP server (Hadoop 3 default port 9868), where the NameNode's
+        # checkpoints are merged; it reaches the NameNode over RPC and HTTP (fsimage and edits).
+        site |= {
+            "dfs.namenode.secondary.http-address": f"{names[snn.name]}:{HDFS_SECONDARY_HTTP}",
+            "dfs.namenode.checkpoint.dir": ",".join(f"file://{p}" for p in HDFS_CHECKPOINT_DIRS),
+        }
     if hdfs.rack_awareness:
         core["net.topology.script.file.name"] = "/etc/hadoop/topology.sh"
     if hdfs.secure and hdfs.kerberos is not None:
@@ -389,4 +442,8 @@ def plan_hdfs(
         artifact_sha512=hdfs.artifact_sha512.lower() if hdfs.artifact_sha512 else None,
         core_site=core,
         hdfs_site=site,
+        secondary=snn.name if snn else None,
+        checkpoint_dirs=HDFS_CHECKPOINT_DIRS if snn else (),
+        service_names=names,
+        service_addresses=addresses,
     )

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from dcinfra.catalog.sites import SiteCapabilities
+from dcinfra.errors import Problem
 
 if TYPE_CHECKING:  # its package imports this module: the name is for annotations only
     from dcinfra.plan.platform.records import PlatformPlan
@@ -211,6 +212,12 @@ class HdfsPlan:
     artifact_sha512: str | None
     core_site: dict[str, str]  # core-site.xml properties
     hdfs_site: dict[str, str]  # hdfs-site.xml properties
+    secondary: str | None = None  # the checkpointing SecondaryNameNode host
+    checkpoint_dirs: tuple[str, ...] = ()  # its dfs.namenode.checkpoint.dir entries
+    # host -> its name and address on the HDFS network: what DataNodes register with (the NameNode
+    # sees a DataNode by the source address it connects from), what decommissioning lists and matches
+    service_names: dict[str, str] = field(default_factory=dict)
+    service_addresses: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,6 +260,26 @@ class FirewallRule:
 
 
 @dataclass(frozen=True, slots=True)
+class NetworkIsolation:
+    """How tenants are kept apart on one network, for one kind of traffic (or why they are not)."""
+
+    network: str  # "management", "storage", "compute"
+    traffic: str  # "ip" (what nftables sees) or "rdma" (InfiniBand verbs / RoCE, which bypasses it)
+    mechanism: str  # "nftables", "ib-partitions", "none"
+    isolated: bool  # False: tenants can reach each other here, and `detail` says why
+    detail: str  # for people: how it is done, or the reason it is not and what would do it
+
+
+@dataclass(frozen=True, slots=True)
+class IbPartition:
+    """One InfiniBand partition of the compute fabric: a tenant's PKey and its member ports."""
+
+    tenant: str
+    pkey: str  # "0x0001": low 15 bits; 0x7fff is OpenSM's default partition
+    members: tuple[tuple[str, str], ...]  # (host, HCA) of every compute-fabric port of its hosts
+
+
+@dataclass(frozen=True, slots=True)
 class SecurityPlan:
     """The compiled security policy."""
 
@@ -263,6 +290,10 @@ class SecurityPlan:
     ssh_keys_only: bool
     ssh_permit_root_login: str
     ssh_max_auth_tries: int
+    # With tenant isolation: per network and traffic kind, how tenants are isolated or why not; and on
+    # an InfiniBand fabric one partition per tenant (rendered as opensm/partitions.conf). Empty without.
+    isolation: tuple[NetworkIsolation, ...] = ()
+    partitions: tuple[IbPartition, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -305,6 +336,10 @@ class VerifyPlan:
     min_busbw_fraction: float
     storage: StorageVerifyPlan | None = None  # Ceph health, rados bench, CephFS I/O; None without Ceph
     enabled: bool = True  # False: up does not verify (`dcinfra verify` runs it when asked)
+    # With tenant isolation one torchrun group cannot span tenants: the benchmark runs on the compute
+    # hosts of this tenant (None: of every compute host) and leaves out the hosts in `unverified`.
+    tenant: str | None = None
+    unverified: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -392,6 +427,9 @@ class SlurmPlan:
     epilog: str | None
     ports: dict[str, str]  # "slurmctld", "slurmd", "slurmdbd", "srun" -> port or range
     network: str  # the network Slurm traffic uses ("management")
+    # TreeWidth: with tenant isolation and more nodes than Slurm's default fan-out, so that slurmctld
+    # reaches every slurmd itself (no slurmd forwards to another tenant's); None: Slurm's default
+    tree_width: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -415,6 +453,10 @@ class Plan:
     platform: PlatformPlan | None = None
     # The Slurm cluster (dcinfra.plan.scheduler); None when the stack declares no scheduler.
     slurm: SlurmPlan | None = None
+    # Validation's warnings (``Problem.severity == "warning"``): the plan builds, but a careful engineer
+    # would change the stack (every Ceph monitor in one rack). A report about the plan, not part of
+    # what is built: left out of the plan's JSON (plan.json, plan diffs); ``plan`` and ``up`` show them.
+    warnings: tuple[Problem, ...] = field(default=(), compare=False, metadata={"json": False})
 
     @property
     def ceph(self) -> CephPlan | None:
@@ -443,7 +485,7 @@ def to_jsonable(obj: Any, *, cabling: bool = False) -> Any:
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         out: dict[str, Any] = {}
         for f in dataclasses.fields(obj):
-            if f.name == "cabling" and not cabling:
+            if (f.name == "cabling" and not cabling) or not f.metadata.get("json", True):
                 continue
             out[f.name] = to_jsonable(getattr(obj, f.name), cabling=cabling)
         return out

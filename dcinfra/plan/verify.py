@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dcinfra.catalog import GPUS
 from dcinfra.model.stack import Stack
 from dcinfra.plan.flows import Need
-from dcinfra.plan.hosts import Draft
+from dcinfra.plan.hosts import Draft, pool_owners
 from dcinfra.plan.types import CephPlan, FabricPlan, HostPlan, StorageVerifyPlan, VerifyPlan
 
 # A CPU core's FP32 peak for the GEMM check on CPU-only nodes: 2 FMA units x 8 FP32 lanes (AVX2)
@@ -23,23 +23,45 @@ CPU_FP32_TFLOPS_PER_CORE = 0.064
 IPERF3_PORT = "5201"  # iperf3's default server port (the verify stage's link baseline)
 
 
+def bench_groups(stack: Stack, drafts: Sequence[Draft]) -> list[tuple[str | None, frozenset[str]]]:
+    """The compute hosts the benchmark's traffic runs between, as (tenant, hosts) groups: one group of
+    every compute host, or with ``security.tenant_isolation`` one group per tenant (hosts of no tenant
+    form their own group), since isolation drops traffic between tenants."""
+    compute = [d for d in drafts if "compute" in d.roles]
+    if not stack.security.tenant_isolation:
+        return [(None, frozenset(d.name for d in compute))]
+    owner = pool_owners(stack)
+    groups: dict[str | None, set[str]] = {}
+    for d in compute:
+        groups.setdefault(owner.get(d.pool.name), set()).add(d.name)
+    # In plan order of each group's first host; the benchmark's own group (plan_verify) is the first.
+    return [(t, frozenset(hosts)) for t, hosts in groups.items()]
+
+
 def flows(stack: Stack, drafts: Sequence[Draft]) -> list[Need]:
-    """Between compute hosts: the benchmark's rendezvous, the iperf3 link baseline and the collectives."""
-    compute = frozenset(d.name for d in drafts if "compute" in d.roles)
-    if len(compute) < 2:
+    """Between compute hosts: the benchmark's rendezvous, the iperf3 link baseline and the collectives.
+
+    None when verify is disabled (``VerifySettings(enabled=False)``: ``up`` runs no benchmark). With
+    tenant isolation, within each tenant only (``bench-rendezvous-<tenant>``, ...): the benchmark's
+    traffic never needs to cross tenants."""
+    if not stack.verify.enabled:
         return []
     net = "compute" if stack.fabric.compute is not None else "management"
     port = str(stack.verify.rendezvous_port)
-
-    def need(name: str, ports: tuple[str, ...]) -> Need:
-        return Need(name, compute, compute, "tcp", ports, net, "compute", "compute", scope="workload")
-
-    # NCCL's socket transport and gloo connect on ephemeral ports chosen at run time: all ports.
-    return [
-        need("bench-rendezvous", (port,)),
-        need("bench-link", (IPERF3_PORT,)),
-        need("bench-collectives", ()),
-    ]
+    out: list[Need] = []
+    for tenant, hosts in bench_groups(stack, drafts):
+        if len(hosts) < 2:
+            continue
+        suffix = f"-{tenant}" if tenant else ""
+        desc = f"compute of tenant {tenant}" if tenant else "compute"
+        # NCCL's socket transport and gloo connect on ephemeral ports chosen at run time: all ports.
+        for name, ports in (
+            ("bench-rendezvous", (port,)),
+            ("bench-link", (IPERF3_PORT,)),
+            ("bench-collectives", ()),
+        ):
+            out.append(Need(name + suffix, hosts, hosts, "tcp", ports, net, desc, desc, scope="workload"))
+    return out
 
 
 def plan_verify(
@@ -48,9 +70,17 @@ def plan_verify(
     """What the verify stage runs on the compute hosts and the thresholds it gates on (None without
     compute hosts): backend, rank order, rendezvous, sweep sizes, expected busbw and link bandwidth
     from the fabric's expected figures, the GEMM peak, and the storage checks."""
-    compute = [h for h in hosts if "compute" in h.roles]
-    if not compute:
+    every = [h for h in hosts if "compute" in h.roles]
+    if not every:
         return None
+    # With tenant isolation the benchmark's traffic may not cross tenants, and the verify stage runs one
+    # torchrun group: it runs on the compute hosts of the first compute host's tenant (the first group
+    # of bench_groups) and the plan names the hosts it leaves out.
+    tenant: str | None = None
+    compute = every
+    if stack.security.tenant_isolation:
+        tenant = every[0].tenant
+        compute = [h for h in every if h.tenant == tenant]
     v = stack.verify
     gpu_nodes = all(h.gpu for h in compute)
     first = compute[0]
@@ -78,7 +108,9 @@ def plan_verify(
         expected_link_GBps=expected.link_GBps if expected else None,
         gemm_peak_tflops=peak,
         min_busbw_fraction=v.min_busbw_fraction,
-        storage=plan_verify_storage(stack, ceph, [h.name for h in compute]),
+        storage=plan_verify_storage(stack, ceph, [h.name for h in every]),
+        tenant=tenant,
+        unverified=tuple(h.name for h in every if h not in compute),
     )
 
 

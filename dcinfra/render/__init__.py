@@ -17,6 +17,8 @@ Layout of a render (paths relative to the build dir)::
                                      from files/<host>/ (host overrides _all)
     cabling.csv                      tier,a_end,b_end: every compute-fabric cable (absent without a fabric)
     topology.svg                     picture of the compute fabric (a note when there is none)
+    opensm/partitions.conf           one InfiniBand partition per tenant, for the subnet manager (only
+                                     with tenant isolation on an InfiniBand fabric)
     plan.json                        the compiled plan (without the cabling list, which is cabling.csv)
 
 Host files come from a registry, one render module per layer: ``HOST_FILES`` in
@@ -54,6 +56,8 @@ from dcinfra.plan.types import Plan, to_jsonable
 from dcinfra.render.engine import render_template
 from dcinfra.render.hostfiles import ALL, render_host_files
 from dcinfra.render.inventory import render_inventory
+from dcinfra.render.partitions import PATH as PARTITIONS_PATH
+from dcinfra.render.partitions import partitions_conf
 from dcinfra.render.topology import topology_svg
 from dcinfra.render.tree import MANIFEST, read_manifest, write_tree
 
@@ -102,6 +106,9 @@ def render(plan: Plan) -> dict[str, bytes]:
     cabling = cabling_csv(plan)
     if cabling is not None:
         files["cabling.csv"] = cabling
+    partitions = partitions_conf(plan)
+    if partitions is not None:
+        files[PARTITIONS_PATH] = partitions
     files["topology.svg"] = topology_svg(plan)
     files["plan.json"] = plan_json(plan)
     return dict(sorted(files.items()))

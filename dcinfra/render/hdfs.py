@@ -33,11 +33,11 @@ def hadoop_files(plan: Plan, hdfs: HdfsPlan) -> dict[str, bytes]:
 
 
 def files(plan: Plan) -> dict[str, bytes]:
-    """``files/<host>/etc/hadoop/*`` for the NameNode and every DataNode."""
+    """``files/<host>/etc/hadoop/*`` for the NameNode, every DataNode and the SecondaryNameNode."""
     hdfs = plan.hdfs
     if hdfs is None:
         return {}
-    members = {hdfs.namenode, *hdfs.datanodes}
+    members = {hdfs.namenode, *hdfs.datanodes, *([hdfs.secondary] if hdfs.secondary else [])}
     shared = hadoop_files(plan, hdfs)
     return {
         host_path(h.name, path): content

@@ -24,6 +24,7 @@ import yaml
 
 from dcinfra.plan.types import HostPlan, Plan, to_jsonable
 from dcinfra.render.engine import managed_by
+from dcinfra.render.gpu_stack import gpu_stack
 
 # Always present, even when empty, so playbooks can target them on every stack without warnings.
 STANDARD_GROUPS = (
@@ -37,6 +38,7 @@ STANDARD_GROUPS = (
     "ceph_client",
     "hdfs_namenode",
     "hdfs_datanode",
+    "hdfs_secondary",
     "slurm_controller",
     "slurm_compute",
     "slurm_dbd",
@@ -235,6 +237,10 @@ def host_vars(plan: Plan, host: HostPlan, osds: list[dict[str, Any]]) -> bytes:
         "dcinfra_firewall": host.firewall,
         "dcinfra_ceph_osds": osds,
     }
+    # GPU hosts only (NVSwitch, NVLSM: what the nvidia_driver role installs); absent elsewhere.
+    gpu = gpu_stack(host)
+    if gpu is not None:
+        data["dcinfra_gpu_stack"] = gpu
     return dump_yaml(data, plan.stack)
 
 

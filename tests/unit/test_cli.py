@@ -106,7 +106,8 @@ def test_validate_broken_json(runner: CliRunner, broken: str) -> None:
     problems = data["problems"]
     assert len(problems) >= 2
     for p in problems:
-        assert set(p) == {"rule", "path", "message", "hint"}
+        assert set(p) == {"rule", "path", "message", "hint", "severity"}
+        assert p["severity"] == "error"
     assert any(p["path"] == "compute.pools[0].hardware.gpu" and "h100-sxn" in p["message"] for p in problems)
     assert any("overlap" in p["message"].lower() for p in problems)
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 CLI = REPO / "dcinfra" / "cli"
-COMMAND_MODULES = ("offline", "operations", "lab")
+COMMAND_MODULES = ("offline", "explain", "operations", "lab")
 MAX_LINES = 500
 
 # Imported only inside the commands that use them.

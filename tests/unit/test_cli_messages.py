@@ -115,6 +115,7 @@ def printed_by(flag: str) -> set[str]:
         "--gitops": {"render"},
         "--helm-as": {"render"},
         "--allow-remove": {"up"},  # the refused scale-in
+        "--allow-address-change": {"up"},  # the refused address move (plan and preview name up's flag)
         "--limit": {"up", "preview"},
     }.get(flag, set())
 
@@ -129,6 +130,7 @@ KNOWN_FLAGS = [
     "--gitops",
     "--helm-as",
     "--allow-remove",
+    "--allow-address-change",
     "--limit",
 ]
 

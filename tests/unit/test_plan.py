@@ -161,7 +161,14 @@ def test_hdfs_rack_map_and_safety_properties() -> None:
     hdfs = plan_of("h100_su").hdfs
     assert hdfs is not None
     assert hdfs.namenode == "stor-001"
-    assert hdfs.rack_map["stor-001"] == "/r09" and hdfs.rack_map["stor-006"] == "/r10"
+    plan = plan_of("h100_su")
+    # Keyed by what DataNodes register with: their name and address on the HDFS (storage) network.
+    stor1 = plan.host("stor-001").addresses["storage"]
+    assert hdfs.rack_map["stor-001-storage"] == "/r09" and hdfs.rack_map["stor-006-storage"] == "/r10"
+    assert hdfs.rack_map[stor1] == "/r09" and "stor-001" not in hdfs.rack_map
+    assert (
+        hdfs.service_names["stor-001"] == "stor-001-storage" and hdfs.service_addresses["stor-001"] == stor1
+    )
     assert hdfs.hdfs_site["dfs.reformat.disabled"] == "true"
     assert hdfs.hdfs_site["dfs.replication"] == "3"
 

@@ -288,7 +288,7 @@ def test_a_rule_that_denies_slurmctld_is_reported_naming_rule_and_flow(starts: d
     assert p.path == "security.rules[0]"
     assert "tcp/6817" in p.message and "slurm-controller" in p.message
     assert "decided by security.rules[0] 'no-slurmctld'" in p.message
-    assert "allow it explicitly" in p.hint
+    assert "allow the flow with a rule placed before it" in p.hint
 
 
 @pytest.mark.parametrize(

@@ -40,9 +40,10 @@ from dcinfra.catalog import NODE_PROFILES
 from dcinfra.cli import app
 from dcinfra.errors import Problem, StackInvalid
 from dcinfra.plan import FOLD_AFTER, compile_plan, fold, validate
+from dcinfra.plan.addressing import assign_addresses
 from dcinfra.plan.checks._common import SYSTEM_DIRS, Ctx, system_dir_reason
 from dcinfra.plan.checks.fabric import check_fabric
-from dcinfra.plan.hosts import assign_addresses, make_hosts, place
+from dcinfra.plan.hosts import make_hosts, place
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -329,7 +330,8 @@ def _big(nodes: int, *, storage: str, budget: float, rails: int, management_pref
     return Stack(
         name="big",
         site=BareMetalSite(hosts=hosts),
-        racks=[*racks, Rack(name="s0001", power_budget_kw=200)],
+        # Three storage racks, so that the monitors are spread (one rack holding them all is a warning).
+        racks=[*racks, *(Rack(name=f"s{r:04d}", power_budget_kw=200) for r in (1, 2, 3))],
         compute=Compute(
             pools=[
                 NodePool(
@@ -344,7 +346,8 @@ def _big(nodes: int, *, storage: str, budget: float, rails: int, management_pref
                     count=stor,
                     hardware=Hardware(profile="cpu-storage"),
                     roles=["storage"],
-                    racks=["s0001"],
+                    racks=["s0001", "s0002", "s0003"],
+                    nodes_per_rack=-(-stor // 3),
                 ),
             ]
         ),

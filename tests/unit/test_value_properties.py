@@ -107,6 +107,7 @@ def _lab_full() -> dict[str, Any]:
         "artifact": "/srv/mirror/hadoop-3.3.6.tar.gz",
         "artifact_sha512": "ab" * 64,
     }
+    d["compute"]["pools"][0]["addresses"] = {"hosts": [{"host": "node-001"}]}  # a pin naming its host
     sec = d["security"]
     sec["zones"].append({"name": "mon", "roles": ["ceph-mon"]})
     sec["rules"] = [
@@ -132,7 +133,7 @@ def _lab_full() -> dict[str, Any]:
             "kubeconfig": "~/.kube/lab.yaml",
             "context": "lab-admin",
             "toolkit_version": "v1.18.1",
-            "tenants": [{"name": "research", "namespaces": ["training"], "gpus": 0}],
+            "tenants": [{"name": "team-a", "namespaces": ["training"], "gpus": 0}],  # the pools' tenant
             "bench_image": "registry.example.com/ml/bench:1",
         }
     }
@@ -405,7 +406,7 @@ def test_a_template_in_a_plan_value_reaches_ansible_as_data() -> None:
     assert seen["ansible_user"] == evil and seen["dcinfra_versions"]["torch"] == "{% raw %}1{% endraw %}"
     assert _templatable(seen) == []
     # Strings that look like other YAML types stay strings under Ansible's loader too.
-    assert seen["dcinfra_versions"]["cuda"] == "12.4" and isinstance(seen["dcinfra_versions"]["cuda"], str)
+    assert seen["dcinfra_versions"]["cuda"] == "13.0" and isinstance(seen["dcinfra_versions"]["cuda"], str)
 
 
 def test_safe_yaml_without_the_unsafe_tag_is_refused() -> None:

@@ -33,7 +33,9 @@ __all__ = [
     "hw_path",
     "mtu_of",
     "networks",
+    "one_rack",
     "pow2",
+    "spread_hint",
     "suggest",
     "unattached",
 ]
@@ -174,6 +176,42 @@ def dup_names(names: Iterable[str], path: Callable[[int], str], what: str, rule:
             )
         else:
             first[name] = i
+
+
+def one_rack(ctx: Ctx, hosts: Sequence[Draft]) -> tuple[str, int] | None:
+    """``(rack, racks in use)`` when every one of ``hosts`` (two or more) is in that one rack although
+    the stack's hosts fill more than one: one rack failure takes them all. None otherwise, and always
+    on a site whose hosts share one machine (the lab), where a rack is no failure domain. A stack
+    whose hosts are all in one rack is not warned: spreading is not possible there, and the whole
+    site goes with that rack anyway."""
+    if len(hosts) < 2 or ctx.site.shared_machine:
+        return None
+    racks = {d.rack for d in hosts}
+    if len(racks) != 1 or "" in racks:  # "": a host no rack could take (reported by the planner)
+        return None
+    used = {d.rack for d in ctx.drafts if d.rack}
+    if len(used) < 2:
+        return None
+    return next(iter(racks)), len(used)
+
+
+def spread_hint(ctx: Ctx, what: str, path: str, hosts: Sequence[Draft]) -> str:
+    """How to spread ``hosts`` (what the placement at ``path`` selects, all in one rack) over racks:
+    hosts of the same pools in other racks when there are some, else the pools' own placement."""
+    rack = hosts[0].rack
+    pools = sorted({d.pool.name for d in hosts})
+    seen: dict[str, Draft] = {}  # the first host of the same pools in each other rack
+    for d in ctx.drafts:
+        if d.pool.name in pools and d.rack and d.rack != rack:
+            seen.setdefault(d.rack, d)
+    if seen:
+        near = ", ".join(f"{d.name!r} in rack {d.rack!r}" for d in list(seen.values())[:3])
+        return f"spread the {what} over racks: name hosts in different racks in {path}.hosts (e.g. {near})"
+    named = ", ".join(repr(p) for p in pools)
+    return (
+        f"spread the {what} over racks: every host of pool {named} is in rack {rack!r}, so spread the "
+        f"pool (NodePool.racks=[...] with nodes_per_rack=N), or name hosts of other racks in {path}.hosts"
+    )
 
 
 def suggest(value: str, known: Sequence[str]) -> str:

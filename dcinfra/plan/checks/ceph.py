@@ -2,7 +2,8 @@
 failure domains and placement groups, the CephFS mount, which hosts reach its networks, and the
 releases the site can run.
 
-Rules (``Problem.rule``): ``ceph.size``, ``ceph.min-size``, ``ceph.mons``, ``ceph.devices``,
+Rules (``Problem.rule``): ``ceph.size``, ``ceph.min-size``, ``ceph.mons``, ``ceph.mons-rack`` (a warning:
+every monitor in one rack), ``ceph.devices``,
 ``ceph.network``, ``ceph.pg-num``, ``ceph.pool-name``, ``ceph.mount`` (a CephFS mount path that is
 not normalized, is or contains a system directory, or lies inside a system tree:
 :func:`~dcinfra.plan.checks._common.system_dir_reason`), ``network.undeclared``, ``versions.ceph`` (a
@@ -11,6 +12,12 @@ release the site's hosts cannot run)
 Where OSDs come from follows the site (``SiteCapabilities.osd_backing``): file-backed OSDs (one per
 host, the lab) take no devices; device-backed ones need block devices. On a site whose hosts share one
 machine (``shared_machine``) the fault-tolerance minimums (3 monitors, size > 1) do not apply.
+
+Every monitor in one rack is a warning, not an error (the cluster builds and runs; one rack failure
+loses the quorum). It is given only when the stack's hosts fill more than one rack and the site's
+hosts are separate machines (:func:`~dcinfra.plan.checks._common.one_rack`): a one-rack site (the lab)
+has nowhere to spread them. A rack holding a majority but not all of them (2 of 3 over two racks) is
+not warned: with two racks some rack always holds a majority, and a third rack is a site decision.
 """
 
 from __future__ import annotations
@@ -19,7 +26,17 @@ from collections.abc import Iterator, Sequence
 
 from dcinfra.catalog import CEPH_RELEASES
 from dcinfra.errors import Problem
-from dcinfra.plan.checks._common import Ctx, declared, dup_names, host_dir, networks, pow2, unattached
+from dcinfra.plan.checks._common import (
+    Ctx,
+    declared,
+    dup_names,
+    host_dir,
+    networks,
+    one_rack,
+    pow2,
+    spread_hint,
+    unattached,
+)
 from dcinfra.plan.hosts import Draft
 
 __all__ = ["check_ceph"]
@@ -63,6 +80,7 @@ def check_ceph(ctx: Ctx) -> Iterator[Problem]:
             f"use {allowed}: set mons.count",
             "ceph.mons",
         )
+    yield from _mons_rack(ctx, mons)
     osd_hosts = ctx.select(ceph.osds)
     per_host = 1 if ctx.site.osd_backing == "files" else len(set(ceph.devices))
     if osd_hosts and per_host:
@@ -168,6 +186,26 @@ def _ceph_pool_sizes(ctx: Ctx, osd_hosts: Sequence[Draft], per_host: int) -> Ite
             "lower pg_num or leave it None for the autoscaler",
             "ceph.pg-num",
         )
+
+
+def _mons_rack(ctx: Ctx, mons: Sequence[Draft]) -> Iterator[Problem]:
+    """A warning when every monitor is in one rack (while the stack's hosts fill more than one)."""
+    ceph = ctx.stack.storage.ceph
+    assert ceph is not None
+    found = one_rack(ctx, mons)
+    if found is None:
+        return
+    rack, used = found
+    names = ", ".join(d.name for d in mons)
+    yield Problem(
+        "storage.ceph.mons",
+        f"all {len(mons)} Ceph monitors are in rack {rack!r} ({names}), one of the {used} racks the "
+        "stack's hosts fill: a failure of that one rack loses the monitor quorum, and the cluster stops "
+        "serving I/O",
+        spread_hint(ctx, "monitors", "storage.ceph.mons", mons),
+        "ceph.mons-rack",
+        "warning",
+    )
 
 
 def _ceph_pools(ctx: Ctx) -> Iterator[Problem]:

@@ -2,7 +2,9 @@
 leaf ports, MTU along a path, and RoCE.
 
 Rules (``Problem.rule``): ``network.overlap``, ``network.membership``, ``network.interface``,
-``catalog.unknown`` (switch), ``fabric.switch``, ``fabric.nic``, ``fabric.radix``, ``fabric.leaf-ports``,
+``catalog.unknown`` (switch; with ``radix=`` set it also says that a radix is no stand-in for a catalog
+model), ``fabric.switch``, ``fabric.nic``, ``fabric.radix`` (odd, below 4, or above the model's ports:
+with the models of that transport that have enough), ``fabric.leaf-ports``,
 ``fabric.missing``, ``fabric.unused``, ``fabric.heterogeneous``, ``fabric.hcas``, ``fabric.rails``,
 ``mtu.invalid``, ``mtu.switch``, ``mtu.mismatch``, ``lab.mtu``, ``roce.settings``, ``roce.lossless``,
 ``roce.mtu``
@@ -40,12 +42,13 @@ Decisions a network engineer may want to know:
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import replace
 
 from dcinfra.catalog import NICS, SWITCHES, Switch
 from dcinfra.errors import Problem
 from dcinfra.model.compute import NodePool
-from dcinfra.plan.checks._common import Ctx, dup_names, hw_path, mtu_of, networks
+from dcinfra.plan.checks._common import Ctx, dup_names, hw_path, mtu_of, networks, suggest
 from dcinfra.plan.fabric import leaf_ports
 from dcinfra.plan.hosts import Hw, unknown
 
@@ -139,7 +142,17 @@ def check_fabric(ctx: Ctx) -> Iterator[Problem]:
     emulated = ctx.site.emulated_network
     switch = SWITCHES.get(cf.switch.lower())
     if switch is None:
-        yield unknown("switch", "fabric.compute.switch", cf.switch, sorted(SWITCHES))
+        missing = unknown("switch", "fabric.compute.switch", cf.switch, sorted(SWITCHES))
+        if cf.radix is not None:
+            # radix= sizes a catalog model's ports; it is no stand-in for a model the catalog lacks.
+            missing = replace(
+                missing,
+                message=f"{missing.message} (with radix={cf.radix}): radix only sets the ports per switch "
+                "of a catalog model; the model's transport, line rate and MTU come from the catalog",
+                hint=f"{suggest(cf.switch, sorted(SWITCHES))}known: {_ports(SWITCHES.values())}, "
+                "lab-bridge (the lab's Linux bridge)",
+            )
+        yield missing
     elif switch.transport not in SWITCH_CARRIES[cf.kind]:
         fits = sorted(
             s.name
@@ -218,12 +231,28 @@ def _radix(radix: int | None, switch: Switch | None) -> Iterator[Problem]:
         )
     # An emulated switch's radix is a planning figure, not a port count.
     if switch is not None and not switch.emulated and radix > switch.radix:
+        same = [s for s in SWITCHES.values() if s.transport == switch.transport and not s.emulated]
+        larger = [s for s in same if s.radix >= radix]
+        instead = (
+            f"did you mean {' or '.join(repr(s.name) for s in larger)}? " if larger else ""
+        )  # the catalog models of this transport with enough ports
         yield Problem(
             "fabric.compute.radix",
-            f"radix={radix} but {switch.name!r} has {switch.radix} ports at the fabric rate",
-            f"use radix <= {switch.radix} or a larger switch",
+            f"radix={radix} but {switch.name!r} has {switch.radix} ports at "
+            f"{switch.port_gbps} Gb/s: a radix above the model's port count plans switches that do not exist",
+            f"use radix <= {switch.radix} (or leave it None for the catalog value), or a switch with "
+            f"{radix} ports or more: {instead}{switch.transport} switches: {_ports(same)}",
             "fabric.radix",
         )
+
+
+def _ports(switches: Iterable[Switch]) -> str:
+    """``name ports x Gb/s`` of each real (not emulated) switch model, sorted by name."""
+    return ", ".join(
+        f"{s.name} {s.radix} x {s.port_gbps}G"
+        for s in sorted(switches, key=lambda s: s.name)
+        if not s.emulated
+    )
 
 
 def _leaf_ports(nodes_per_su: int, radix: int, oversubscription: float, nodes: int) -> Iterator[Problem]:

@@ -81,13 +81,25 @@ def check_hdfs(ctx: Ctx) -> Iterator[Problem]:
     else:
         namenode = ctx.select(hdfs.namenode)
         clients = [d for d in ctx.drafts if "compute" in d.roles]
+        secondary = ctx.select(hdfs.secondary) if hdfs.secondary else []
         for path, what, hosts in (
             (f"{base}.namenode", "the NameNode host", namenode),
+            (f"{base}.secondary", "the SecondaryNameNode host", secondary),
             (f"{base}.datanodes", "datanode hosts", datanodes),
             (f"{base}.network", "HDFS clients (every compute host)", clients),
         ):
             yield from unattached(stack, hosts, hdfs.network, path, what, "network", "hdfs.network")
     yield from _hdfs_dirs(hdfs.name_dirs, hdfs.data_dirs)
+    tolerated = hdfs.failed_volumes_tolerated
+    if tolerated is not None and hdfs.data_dirs and tolerated >= len(hdfs.data_dirs):
+        yield Problem(
+            f"{base}.failed_volumes_tolerated",
+            f"failed_volumes_tolerated={tolerated} but each DataNode has {len(hdfs.data_dirs)} data "
+            "dir(s): Hadoop refuses to start a DataNode that tolerates losing all of them",
+            f"use 0 to {len(hdfs.data_dirs) - 1}, or leave it unset "
+            f"({len(hdfs.data_dirs) // 2}: half of the data dirs)",
+            "hdfs.dirs",
+        )
     yield from _hdfs_artifact(hdfs.artifact, hdfs.artifact_sha512, hdfs.hadoop_version)
 
 

@@ -1,8 +1,10 @@
 """Rules on the scheduler (``scheduler``, Slurm): accounting and its database, tenants' accounts and
 QOS limits, partitions, GPU GRES and stand-ins, and the prolog/epilog paths.
 
-Rules (``Problem.rule``): ``slurm.accounting``, ``slurm.tenants``, ``slurm.duplicate``,
-``slurm.partitions``, ``slurm.gres``, ``slurm.qos``, ``slurm.standin``, ``slurm.paths``, ``refs.pool``
+Rules (``Problem.rule``): ``slurm.accounting``, ``slurm.controller-rack`` (a warning: the primary and the
+backup controller in one rack, as for Ceph monitors: :mod:`~dcinfra.plan.checks.ceph`), ``slurm.tenants``,
+``slurm.duplicate``, ``slurm.partitions``, ``slurm.gres``, ``slurm.qos``, ``slurm.standin``, ``slurm.paths``,
+``refs.pool``
 
 The planner (:mod:`dcinfra.plan.scheduler`) reports what it finds while it places Slurm: an unknown pool
 or host in a partition or placement (``refs.pool``, ``refs.host``), too many controller or database hosts
@@ -34,7 +36,7 @@ from collections.abc import Generator, Iterator
 
 from dcinfra.errors import Problem
 from dcinfra.model.scheduler import Slurm
-from dcinfra.plan.checks._common import Ctx, dup_names, suggest
+from dcinfra.plan.checks._common import Ctx, dup_names, one_rack, spread_hint, suggest
 from dcinfra.plan.hosts import pool_owners
 from dcinfra.plan.refs import unknown_pool
 from dcinfra.plan.scheduler import partition_accounts, partition_pools
@@ -52,6 +54,7 @@ def check_scheduler(ctx: Ctx) -> Iterator[Problem]:
     if s is None:
         return
     yield from _accounting(ctx, s)
+    yield from _controllers_rack(ctx, s)
     yield from _tenants(ctx, s)
     bad_partitions = yield from _partitions(ctx, s)
     bad_gres = yield from _gres(ctx, s)
@@ -67,6 +70,24 @@ def check_scheduler(ctx: Ctx) -> Iterator[Problem]:
         yield from _qos(ctx, s, check_gpus=not bad_gres)
     for field in ("prolog", "epilog"):
         yield from _script(field, getattr(s, field))
+
+
+def _controllers_rack(ctx: Ctx, s: Slurm) -> Iterator[Problem]:
+    """A warning when the primary and the backup controller are in one rack."""
+    ctl = ctx.select(s.controller)[:2]  # a third one is the planner's problem (slurm.controller)
+    found = one_rack(ctx, ctl)
+    if found is None:
+        return
+    rack, used = found
+    yield Problem(
+        f"{BASE}.controller",
+        f"the primary and the backup Slurm controller ({ctl[0].name!r}, {ctl[1].name!r}) are both in "
+        f"rack {rack!r}, one of the {used} racks the stack's hosts fill: a failure of that one rack "
+        "stops slurmctld, and no job is scheduled, although the backup is there to survive it",
+        spread_hint(ctx, "controllers", f"{BASE}.controller", ctl),
+        "slurm.controller-rack",
+        "warning",
+    )
 
 
 def _accounting(ctx: Ctx, s: Slurm) -> Iterator[Problem]:

@@ -133,44 +133,50 @@ def _port_ok(port: object) -> bool:
 
 
 def _tenants(ctx: Ctx) -> Iterator[Problem]:
+    """Pool ownership, merged from ``security.tenants`` and ``NodePool.tenant`` (one fact, two places
+    it may be written): a pool owned twice, the two places disagreeing, a tenant owning nothing."""
     sec = ctx.stack.security
     pools = list(dict.fromkeys(p.name for p in ctx.stack.compute.pools))
-    tenant_names = [t.name for t in sec.tenants]
-    owner: dict[str, str] = {}
+    owner: dict[str, tuple[str, str]] = {}  # pool -> (tenant, the path that says so)
     for i, t in enumerate(sec.tenants):
         for j, p in enumerate(t.pools):
             path = f"security.tenants[{i}].pools[{j}]"
             if p not in pools:
                 yield unknown_pool(path, p, pools, f"tenant {t.name!r}")
-            elif p in owner and owner[p] != t.name:
+            elif p in owner and owner[p][0] != t.name:
                 yield Problem(
                     path,
-                    f"pool {p!r} is owned by tenant {owner[p]!r} and tenant {t.name!r}",
+                    f"pool {p!r} is owned by tenant {owner[p][0]!r} ({owner[p][1]}) and tenant {t.name!r}",
                     "give each pool one tenant",
                     "security.tenants",
                 )
-            owner.setdefault(p, t.name)
-    effective: set[str] = set(owner.values())
+            owner.setdefault(p, (t.name, path))
+    effective: set[str] = {t for t, _ in owner.values()}
     for i, pool in enumerate(ctx.stack.compute.pools):
         if pool.tenant is None:
             continue
         effective.add(pool.tenant)
-        if pool.tenant not in tenant_names:
+        listed = owner.get(pool.name)
+        if listed is not None and listed[0] != pool.tenant:
             yield Problem(
                 f"compute.pools[{i}].tenant",
-                f"pool {pool.name!r} names undeclared tenant {pool.tenant!r}",
-                f"{suggest(pool.tenant, tenant_names)}declare "
-                f"Tenant(name={pool.tenant!r}, pools=[{pool.name!r}]) in security.tenants",
+                f"pool {pool.name!r} says tenant={pool.tenant!r} but {listed[1]} gives it to tenant "
+                f"{listed[0]!r}",
+                "a pool's tenant is one fact: declare it in one place (NodePool.tenant or Tenant.pools), "
+                "or make both say the same tenant",
                 "security.tenants",
             )
-        elif pool.name in owner and owner[pool.name] != pool.tenant:
+    for i, t in enumerate(sec.tenants):
+        if t.name not in effective:
             yield Problem(
-                f"compute.pools[{i}].tenant",
-                f"pool {pool.name!r} says tenant {pool.tenant!r} but tenant {owner[pool.name]!r} lists it",
-                "make the pool's tenant and the Tenant entry agree",
+                f"security.tenants[{i}]",
+                f"tenant {t.name!r} owns no pool: it lists no pools and no pool says tenant={t.name!r}",
+                f"give it pools=[...] (pools: {', '.join(pools)}), set tenant={t.name!r} on its pools, "
+                "or remove it",
                 "security.tenants",
             )
-    if sec.tenant_isolation and len(effective) < 2:
+    # A declared tenant that owns nothing is reported above: counting it here keeps that one problem.
+    if sec.tenant_isolation and len(effective | {t.name for t in sec.tenants}) < 2:
         yield Problem(
             "security.tenant_isolation",
             f"tenant_isolation=True with {len(effective)} tenant(s) owning pools: it isolates nothing",

@@ -20,8 +20,8 @@ from ipaddress import IPv4Network
 from dcinfra.catalog import NICS, SWITCHES
 from dcinfra.errors import Problem
 from dcinfra.model.site import BareMetalHost, BareMetalSite
+from dcinfra.plan.addressing import covering_network
 from dcinfra.plan.checks._common import Ctx, dup_names, hw_path, networks
-from dcinfra.plan.hosts import covering_network
 
 __all__ = ["check_site", "check_site_size"]
 

@@ -28,7 +28,7 @@ namespaces here, :func:`~.operators.rail_room`, :func:`~.storage.plan_storage`,
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from dcinfra.errors import Problem
 from dcinfra.model.platform import Kubernetes
@@ -37,7 +37,7 @@ from dcinfra.plan.flows import Need, with_roles
 from dcinfra.plan.hosts import Draft
 from dcinfra.plan.platform.bench import bench as plan_bench
 from dcinfra.plan.platform.bench import no_compute
-from dcinfra.plan.platform.kueue import check_tenants
+from dcinfra.plan.platform.kueue import check_tenants, owned_gpus
 from dcinfra.plan.platform.kueue import kueue as plan_kueue
 from dcinfra.plan.platform.operators import gpu_operator, network, rail_of, rail_room
 from dcinfra.plan.platform.policies import compile_policies, namespaces
@@ -176,6 +176,7 @@ class PlatformInputs:
     networks: tuple[NetworkPlan, ...]  # the plan's networks: the rails are the "compute-r<n>" ones
     rail_hosts: tuple[int, ...]  # per rail r: the compute hosts with more than r rails
     ceph: CephPlan | None  # the plan's Ceph cluster
+    owned: dict[str, int] = field(default_factory=dict)  # compute GPUs per owning tenant ("": none)
 
     @classmethod
     def of(cls, plan: Plan) -> PlatformInputs:
@@ -190,6 +191,7 @@ class PlatformInputs:
             networks=plan.networks,
             rail_hosts=tuple(sum(1 for h in compute if len(h.rails) > r) for r in range(most)),
             ceph=plan.ceph,
+            owned=owned_gpus(compute),
         )
 
 
@@ -209,7 +211,7 @@ def check_platform(stack: Stack, inputs: PlatformInputs, problems: list[Problem]
                 rail_room(r, net.cidr, inputs.rail_hosts[r] if r < len(inputs.rail_hosts) else 0, problems)
     plan_storage(k8s, inputs.ceph, problems, [])
     if k8s.kueue:
-        check_tenants(k8s, inputs.gpus, problems)
+        check_tenants(k8s, inputs.gpus, problems, inputs.owned)
     if k8s.bench_image and not inputs.compute:
         no_compute(problems)
 

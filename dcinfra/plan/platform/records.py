@@ -163,6 +163,7 @@ class FlavorPlan:
     cpu: int  # physical cores in the pool
     memory_gi: int  # memory in the pool, GiB
     rdma: int  # shared RDMA resource count in the pool (hosts x RDMA_HCA_MAX), 0 without RDMA
+    tenant: str | None = None  # the tenant owning the pool (only its queue holds the flavor); None: shared
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,6 +185,7 @@ class QueuePlan:
     namespaces: tuple[str, ...]
     quotas: tuple[FlavorQuota, ...]
     borrowing_limit: int | None  # GPUs borrowable beyond nominal; None: unlimited
+    lending_limit: int | None = None  # GPUs of its idle quota others may borrow; None: all, 0: none
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,17 +30,24 @@ def _cluster_queue(
     namespaces: tuple[str, ...],
     quotas: Mapping[str, Any] | None,
     borrowing_limit: int | None,
+    lending_limit: int | None = None,
 ) -> K8sObject:
+    """A ClusterQueue over the flavors it has quota in (``quotas``; None: every flavor, nominal 0).
+    ``borrowingLimit`` caps what it borrows, ``lendingLimit`` what the cohort may borrow of its idle
+    quota (https://kueue.sigs.k8s.io/docs/concepts/cluster_queue/)."""
     flavors = []
-    for f in k.flavors:
-        q = quotas[f.name] if quotas is not None else None
+    names = [f.name for f in k.flavors if quotas is None or f.name in quotas]
+    for flavor in names:
+        q = quotas[flavor] if quotas is not None else None
         resources = []
         for res in k.resources:
             entry: dict[str, Any] = {"name": res, "nominalQuota": _quota(res, q) if q is not None else 0}
             if res == "nvidia.com/gpu" and borrowing_limit is not None:
                 entry["borrowingLimit"] = borrowing_limit
+            if res == "nvidia.com/gpu" and lending_limit is not None:
+                entry["lendingLimit"] = lending_limit
             resources.append(entry)
-        flavors.append({"name": f.name, "resources": resources})
+        flavors.append({"name": flavor, "resources": resources})
     return K8sObject(
         {
             "apiVersion": "kueue.x-k8s.io/v1beta1",
@@ -62,7 +69,7 @@ def _cluster_queue(
                 "resourceGroups": [{"coveredResources": list(k.resources), "flavors": flavors}],
             },
         },
-        (f"HelmChart/{NS_KUEUE}/{charts.KUEUE.chart}", *(f"ResourceFlavor/_/{f.name}" for f in k.flavors)),
+        (f"HelmChart/{NS_KUEUE}/{charts.KUEUE.chart}", *(f"ResourceFlavor/_/{f}" for f in names)),
         False,
     )
 
@@ -101,7 +108,7 @@ def kueue(pp: PlatformPlan) -> list[Item]:
         )
     for q in k.queues:
         quotas = {fq.flavor: fq for fq in q.quotas}
-        out.append(_cluster_queue(pp, k, q.name, q.namespaces, quotas, q.borrowing_limit))
+        out.append(_cluster_queue(pp, k, q.name, q.namespaces, quotas, q.borrowing_limit, q.lending_limit))
         out += [_local_queue(pp, ns, q.name) for ns in q.namespaces]
     if pp.bench is not None:
         # The benchmark owns no quota: it borrows whatever the tenants leave idle (no borrowing limit).
