@@ -29,13 +29,23 @@ def nccl_env(
     if cf is None or cf.kind == "ethernet" or not rails:
         env["NCCL_IB_DISABLE"] = "1"  # no RDMA: NCCL's socket transport
         return env
-    # "=" makes NCCL match the device names exactly; order = rail order so rank r uses rail r.
+    # NCCL_NET=IB: the IB verbs transport (InfiniBand and RoCE alike) or fail; without it a missing or
+    # misconfigured HCA makes NCCL fall back to sockets silently, at a fraction of the bandwidth.
+    env["NCCL_NET"] = "IB"
+    # "=" makes NCCL match the device names exactly (no mlx5_1 matching mlx5_10). The list only says
+    # which HCAs NCCL may use: NCCL picks each GPU's NIC by PCI distance (its topology detection), not
+    # by position in this list, so "rank r uses rail r" holds only where the PCI tree says so.
     env["NCCL_IB_HCA"] = "=" + ",".join(f"{r.hca}:1" for r in rails)
     if cf.kind == "roce":
         roce = cf.roce
         if roce is not None:
             env["NCCL_IB_GID_INDEX"] = str(roce.gid_index)
             env["NCCL_IB_TC"] = str(roce.traffic_class)
+        # Several queue pairs per connection give ECMP on a multi-tier RoCE fabric more flows to hash
+        # (NCCL_IB_QPS_PER_CONNECTION: "useful on multi-level fabrics which need multiple queue pairs to
+        # have good routing entropy"; the default is 1). 4 is dcinfra's choice: enough flows per
+        # connection to spread over the spines, few enough to keep QP memory small.
+        env["NCCL_IB_QPS_PER_CONNECTION"] = "4"
     if d.hw.gpu_count and d.hw.gpu_count == d.hw.rails:
         # One NIC per GPU (rail-optimized): let NCCL route cross-rail traffic over NVLink first (PXN).
         env["NCCL_P2P_NET_CHUNKSIZE"] = "524288"

@@ -197,8 +197,18 @@ def test_nccl_env() -> None:
     assert env["NCCL_SOCKET_IFNAME"] == "ib0"
     assert "NCCL_DEBUG" not in env
     assert plan.host("stor-001").nccl_env == {}
+    # InfiniBand: the verbs transport or nothing (never a silent fall-back to sockets); no RoCE knobs.
+    assert env["NCCL_NET"] == "IB" and "NCCL_IB_QPS_PER_CONNECTION" not in env
     lab = plan_of("lab").host("node-001").nccl_env
     assert lab["NCCL_IB_DISABLE"] == "1" and lab["GLOO_SOCKET_IFNAME"] == "rail0"
+    assert "NCCL_NET" not in lab  # plain Ethernet: the socket transport
+
+
+def test_nccl_env_on_roce_spreads_each_connection_over_queue_pairs() -> None:
+    plan = plan_of("two_tenants")
+    env = next(h.nccl_env for h in plan.hosts if h.nccl_env and h.gpu)
+    assert env["NCCL_NET"] == "IB" and env["NCCL_IB_QPS_PER_CONNECTION"] == "4"
+    assert env["NCCL_IB_GID_INDEX"] and env["NCCL_IB_TC"]
 
 
 def test_verify_plan() -> None:
